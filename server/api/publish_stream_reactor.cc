@@ -1,0 +1,115 @@
+#include "server/api/publish_stream_reactor.h"
+
+#include <utility>
+#include <vector>
+
+#include "server/api/status.h"
+
+namespace hookstream::api {
+
+PublishStreamReactor::PublishStreamReactor(storage::Log* log, PublishLimits limits,
+                                           size_t max_in_flight)
+    : log_(log), limits_(limits), max_in_flight_(max_in_flight) {
+  Pump();
+}
+
+void PublishStreamReactor::OnReadDone(bool ok) {
+  if (!ok) {
+    absl::MutexLock l(&mu_);
+    read_in_flight_ = false;
+    reads_done_ = true;  // Client half-closed (or the call broke).
+  } else {
+    absl::Status invalid = ValidatePublishRequest(request_, limits_);
+    std::vector<v1::EventInput> events;
+    if (invalid.ok()) {
+      events.assign(std::make_move_iterator(request_.mutable_events()->begin()),
+                    std::make_move_iterator(request_.mutable_events()->end()));
+    }
+    request_.Clear();
+    Slot* slot;
+    {
+      absl::MutexLock l(&mu_);
+      read_in_flight_ = false;
+      slots_.emplace_back();
+      slot = &slots_.back();  // std::deque keeps element addresses on push/pop at the ends.
+      if (!invalid.ok()) {
+        slot->outcome = std::move(invalid);
+        reads_done_ = true;  // Nothing after a failed request is read.
+      } else {
+        refs_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (invalid.ok()) {
+      log_->Append(std::move(events), [this, slot](absl::StatusOr<v1::PublishResponse> r) {
+        {
+          absl::MutexLock l(&mu_);
+          slot->outcome = std::move(r);
+        }
+        Pump();
+        Unref();
+      });
+    }
+  }
+  Pump();
+}
+
+void PublishStreamReactor::Pump() {
+  bool start_read = false;
+  bool start_write = false;
+  bool finish = false;
+  grpc::Status finish_status;
+  {
+    absl::MutexLock l(&mu_);
+    if (finished_) return;
+    if (!write_in_flight_ && !cancelled_ && !slots_.empty() && slots_.front().outcome) {
+      absl::StatusOr<v1::PublishResponse>& outcome = *slots_.front().outcome;
+      if (outcome.ok()) {
+        response_ = std::move(*outcome);
+        slots_.pop_front();
+        write_in_flight_ = start_write = true;
+      } else {
+        // End the call with the first failure; every request before it was answered already,
+        // since slots are answered in order.
+        finish_status = ToGrpcStatus(outcome.status());
+        finished_ = finish = true;
+      }
+    } else if (!write_in_flight_ && (cancelled_ || (reads_done_ && slots_.empty()))) {
+      finish_status = cancelled_ ? grpc::Status::CANCELLED : grpc::Status::OK;
+      finished_ = finish = true;
+    }
+    if (!finish && !read_in_flight_ && !reads_done_ && !cancelled_ &&
+        slots_.size() < max_in_flight_) {
+      read_in_flight_ = start_read = true;
+    }
+  }
+  // Outside the lock: gRPC may run reactions inline. The flags set above keep other threads
+  // from starting the same operation until it completes.
+  if (start_read) StartRead(&request_);
+  if (start_write) StartWrite(&response_);
+  if (finish) Finish(finish_status);
+}
+
+void PublishStreamReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock l(&mu_);
+    write_in_flight_ = false;
+    if (!ok) cancelled_ = true;
+  }
+  Pump();
+}
+
+void PublishStreamReactor::OnCancel() {
+  {
+    absl::MutexLock l(&mu_);
+    cancelled_ = true;
+  }
+  Pump();
+}
+
+void PublishStreamReactor::OnDone() { Unref(); }
+
+void PublishStreamReactor::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace hookstream::api

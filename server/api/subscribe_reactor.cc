@@ -1,0 +1,78 @@
+#include "server/api/subscribe_reactor.h"
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "server/api/status.h"
+
+namespace hookstream::api {
+namespace {
+
+// Wraps the message without copying it: gRPC frees the string when it is done with the slice.
+grpc::ByteBuffer ToByteBuffer(std::string message) {
+  auto* holder = new std::string(std::move(message));
+  grpc::Slice slice(
+      holder->data(), holder->size(), [](void* p) { delete static_cast<std::string*>(p); },
+      holder);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+SubscribeReactor::SubscribeReactor(std::shared_ptr<subscription::Session> session)
+    : session_(std::move(session)) {
+  session_->Attach(this);
+  Pump();
+}
+
+void SubscribeReactor::Pump() {
+  subscription::Session::Step step;
+  {
+    absl::MutexLock l(&mu_);
+    if (finished_ || write_in_flight_) return;
+    step = session_->Next();
+    if (std::holds_alternative<std::string>(step)) {
+      write_in_flight_ = true;
+    } else if (std::holds_alternative<subscription::Session::Finish>(step)) {
+      finished_ = true;
+    } else {
+      return;
+    }
+  }
+  // Outside the lock: gRPC may run OnWriteDone inline. The flags set above keep every other
+  // thread from starting a write or finishing until this operation completes.
+  if (auto* message = std::get_if<std::string>(&step)) {
+    buffer_ = ToByteBuffer(std::move(*message));
+    StartWrite(&buffer_);
+  } else {
+    Finish(ToGrpcStatus(std::get<subscription::Session::Finish>(step).status));
+  }
+}
+
+void SubscribeReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock l(&mu_);
+    write_in_flight_ = false;
+  }
+  // A failed write means the stream is broken (client gone): end the session.
+  if (!ok) session_->Cancel();
+  Pump();
+}
+
+void SubscribeReactor::OnCancel() {
+  session_->Cancel();
+  Pump();
+}
+
+void SubscribeReactor::OnDone() {
+  session_->Detach();
+  session_->Cancel();
+  Unref();
+}
+
+void SubscribeReactor::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace hookstream::api

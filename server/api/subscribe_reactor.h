@@ -1,0 +1,61 @@
+// gRPC side of one Subscribe call: writes what its subscription::Session hands out, one write
+// in flight at a time, and finishes the call exactly once (also on cancel and drain).
+//
+// Threads: gRPC reactions, plus WakeAndUnref from the hub, the ticker and the reader pool.
+// Lifetime: deletes itself when gRPC is done with it (OnDone) and no waker holds a reference.
+// Lock order: SubscribeReactor::mu_ -> Session::mu_.
+#ifndef HOOKSTREAM_SERVER_API_SUBSCRIBE_REACTOR_H_
+#define HOOKSTREAM_SERVER_API_SUBSCRIBE_REACTOR_H_
+
+#include <atomic>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/server_callback.h"
+#include "server/subscription/session.h"
+
+namespace hookstream::api {
+
+class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+                               public subscription::Waker {
+ public:
+  explicit SubscribeReactor(std::shared_ptr<subscription::Session> session);
+
+  // subscription::Waker
+  void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void WakeAndUnref() override {
+    Pump();
+    Unref();
+  }
+
+  // grpc::ServerWriteReactor
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  ~SubscribeReactor() override = default;
+  void Pump();
+  void Unref();
+
+  const std::shared_ptr<subscription::Session> session_;
+  std::atomic<int> refs_{1};  // gRPC's, released in OnDone; plus one per pending wake.
+
+  absl::Mutex mu_;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ByteBuffer buffer_;  // The message in flight; touched only by the thread that owns it.
+};
+
+// A write reactor that only finishes with an error: for Subscribe calls refused up front.
+class RejectedWriteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit RejectedWriteReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace hookstream::api
+
+#endif  // HOOKSTREAM_SERVER_API_SUBSCRIBE_REACTOR_H_

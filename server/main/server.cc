@@ -1,0 +1,57 @@
+#include "server/main/server.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+
+namespace hookstream {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  std::unique_ptr<Server> server(new Server());
+  absl::StatusOr<std::unique_ptr<storage::Log>> log = storage::OpenEmbeddedLog(options.log);
+  if (!log.ok()) return log.status();
+  server->log_ = *std::move(log);
+  server->hub_ = std::make_unique<subscription::Hub>(server->log_.get(), options.hub);
+  server->event_stream_ = std::make_unique<api::EventStreamService>(
+      server->log_.get(), server->hub_.get(), options.api);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  if (!options.grpc_listen.empty()) {
+    builder.AddListeningPort(options.grpc_listen, grpc::InsecureServerCredentials(),
+                             &server->port_);
+  }
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.RegisterService(server->event_stream_.get());
+  server->grpc_ = builder.BuildAndStart();
+  if (server->grpc_ == nullptr || (!options.grpc_listen.empty() && server->port_ == 0)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve gRPC on ", options.grpc_listen, " (address in use?)"));
+  }
+  server->grpc_->GetHealthCheckService()->SetServingStatus(true);
+  return server;
+}
+
+Server::~Server() { Drain(absl::Seconds(1)); }
+
+std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  return grpc_->InProcessChannel(args);
+}
+
+void Server::Drain(absl::Duration grace) {
+  if (drained_ || grpc_ == nullptr) return;
+  drained_ = true;
+  grpc_->GetHealthCheckService()->SetServingStatus(false);
+  hub_->Shutdown();
+  grpc_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  grpc_->Wait();
+  log_->Close();
+}
+
+}  // namespace hookstream

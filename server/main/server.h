@@ -1,0 +1,62 @@
+// Wiring of one hookstream server: the log, the subscription hub, the gRPC services (with
+// health checking and reflection) and the drain sequence. hookstreamd and the integration tests
+// both start servers through this class; nothing here decides behaviour of its own.
+//
+// Thread-safety: Start/Drain/destructor from one controlling thread; the rest is gRPC's.
+#ifndef HOOKSTREAM_SERVER_MAIN_SERVER_H_
+#define HOOKSTREAM_SERVER_MAIN_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "server/api/event_stream_service.h"
+#include "server/storage/embedded_log.h"
+#include "server/subscription/hub.h"
+
+namespace hookstream {
+
+struct ServerOptions {
+  // host:port for gRPC; port 0 picks a free one (see grpc_port()); empty: in-process only.
+  std::string grpc_listen = "127.0.0.1:7070";
+  // Largest gRPC message accepted or sent.
+  size_t max_message_bytes = 64 << 20;
+  storage::EmbeddedLogOptions log;
+  subscription::HubOptions hub;
+  api::EventStreamOptions api;
+};
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  // Drains if Drain() was not called.
+  ~Server();
+
+  // The bound gRPC port (0 when not listening on TCP).
+  int grpc_port() const { return port_; }
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  // SIGTERM: report NOT_SERVING, end subscriptions with UNAVAILABLE, stop accepting calls,
+  // let in-flight publishes finish (up to `grace`, then cancel what remains), close the log.
+  // Idempotent.
+  void Drain(absl::Duration grace = absl::Seconds(10));
+
+  storage::Log* log() const { return log_.get(); }
+  subscription::Hub* hub() const { return hub_.get(); }
+
+ private:
+  Server() = default;
+
+  std::unique_ptr<storage::Log> log_;
+  std::unique_ptr<subscription::Hub> hub_;
+  std::unique_ptr<api::EventStreamService> event_stream_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+  bool drained_ = false;
+};
+
+}  // namespace hookstream
+
+#endif  // HOOKSTREAM_SERVER_MAIN_SERVER_H_

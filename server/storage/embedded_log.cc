@@ -1,0 +1,635 @@
+#include "server/storage/embedded_log.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "hookstream/internal/records.pb.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+#include "server/common/logging.h"
+#include "server/storage/dedup_index.h"
+#include "server/storage/event_codec.h"
+
+namespace hookstream::storage {
+namespace {
+
+constexpr char kIdentityKey[] = "identity";
+constexpr char kStateKey[] = "state";
+constexpr char kLogFamily[] = "log";
+constexpr char kStreamsFamily[] = "streams";
+constexpr uint32_t kFormatVersion = 1;
+
+// Debian's Abseil has its own string_view type, distinct from std::string_view.
+absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsCorruption()) return absl::DataLossError(absl::StrCat(what, ": ", s.ToString()));
+  return absl::UnavailableError(absl::StrCat(what, ": ", s.ToString()));
+}
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    HS_LOG(FATAL) << "RAND_bytes failed: no entropy for the log identity";
+  }
+  return out;
+}
+
+// Head position and counters, written in every group commit so that a log whose events were
+// all trimmed still knows its head (positions are never reused).
+struct LogState {
+  uint64_t head = 0;
+  uint64_t event_count = 0;
+  uint64_t bytes = 0;
+
+  std::string Encode() const {
+    return absl::StrCat(EncodeBigEndian64(head), EncodeBigEndian64(event_count),
+                        EncodeBigEndian64(bytes));
+  }
+  static std::optional<LogState> Decode(absl::string_view v) {
+    LogState st;
+    if (v.size() != 24 || !DecodeBigEndian64(v.substr(0, 8), &st.head) ||
+        !DecodeBigEndian64(v.substr(8, 8), &st.event_count) ||
+        !DecodeBigEndian64(v.substr(16, 8), &st.bytes)) {
+      return std::nullopt;
+    }
+    return st;
+  }
+};
+
+v1::StreamInfo ToStreamInfo(absl::string_view name, const internal::StreamRecord& r) {
+  v1::StreamInfo info;
+  info.set_stream(std::string(name));
+  info.set_first_seq(r.first_seq());
+  info.set_head_seq(r.head_seq());
+  info.set_event_count(r.event_count());
+  *info.mutable_last_event_time() = r.last_event_time();
+  info.set_head_position(r.head_position());
+  return info;
+}
+
+google::protobuf::Timestamp ToProtoTime(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts.set_seconds(nanos / 1'000'000'000);
+  ts.set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
+  return ts;
+}
+
+struct PendingAppend {
+  std::vector<v1::EventInput> events;
+  AppendCallback done;
+};
+
+class EmbeddedLog final : public Log {
+ public:
+  explicit EmbeddedLog(const EmbeddedLogOptions& options)
+      : options_(options), dedup_(options.dedup_window) {}
+
+  ~EmbeddedLog() override {
+    Close();
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    handles_.clear();
+    if (db_ != nullptr) db_->Close().PermitUncheckedError();
+  }
+
+  absl::Status Open();
+
+  const std::string& log_id() const override { return log_id_; }
+  const std::string& token_key() const override { return token_key_; }
+  void SetCommitListener(CommitListener* listener) override { listener_ = listener; }
+
+  void Append(std::vector<v1::EventInput> events, AppendCallback done) override {
+    {
+      absl::MutexLock l(&mu_);
+      if (!closing_) {
+        queue_.push_back(PendingAppend{std::move(events), std::move(done)});
+        return;
+      }
+    }
+    std::move(done)(absl::UnavailableError("the log is closing (server draining)"));
+  }
+
+  absl::StatusOr<ReadChunk> Read(Position after, const ReadLimits& limits,
+                                 ReadFilter filter) const override;
+  absl::StatusOr<v1::StreamInfo> GetStream(absl::string_view stream) const override;
+  absl::StatusOr<std::vector<v1::StreamInfo>> ListStreams(
+      absl::string_view start_after, size_t limit,
+      absl::FunctionRef<bool(absl::string_view)> keep, bool* more) const override;
+
+  LogStats Stats() const override {
+    LogStats s;
+    s.log_id = log_id_;
+    s.head = Position(head_pub_.load(std::memory_order_acquire));
+    s.oldest = Position(oldest_pub_.load(std::memory_order_acquire));
+    s.event_count = count_pub_.load(std::memory_order_relaxed);
+    s.bytes = bytes_pub_.load(std::memory_order_relaxed);
+    s.stream_count = stream_count_pub_.load(std::memory_order_relaxed);
+    return s;
+  }
+  Position head() const override { return Position(head_pub_.load(std::memory_order_acquire)); }
+
+  void Close() override {
+    {
+      absl::MutexLock l(&mu_);
+      closing_ = true;
+    }
+    std::call_once(join_once_, [this] {
+      if (appender_.joinable()) appender_.join();
+    });
+  }
+
+ private:
+  absl::Status Recover();
+  absl::Status RecoverDedupWindow();
+  void AppenderLoop();
+  void CommitGroup(std::vector<PendingAppend>& group);
+  void PublishStats();
+
+  const EmbeddedLogOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
+  std::string log_id_;
+  std::string token_key_;
+  CommitListener* listener_ = nullptr;
+
+  // Appender-owned: after Open() only the appender thread touches these.
+  absl::flat_hash_map<std::string, internal::StreamRecord> streams_;
+  DedupIndex dedup_;
+  LogState state_;
+  absl::Time last_ingest_ = absl::InfinitePast();
+
+  // What readers see, published by the appender after each commit.
+  std::atomic<uint64_t> head_pub_{0};
+  std::atomic<uint64_t> oldest_pub_{1};
+  std::atomic<uint64_t> count_pub_{0};
+  std::atomic<uint64_t> bytes_pub_{0};
+  std::atomic<uint64_t> stream_count_pub_{0};
+
+  absl::Mutex mu_;
+  std::vector<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread appender_;
+  std::once_flag join_once_;
+};
+
+absl::Status EmbeddedLog::Open() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create data dir ", options_.data_dir, ": ", ec.message()));
+  }
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 4;
+  rocksdb::ColumnFamilyOptions cf_opts;
+  cf_opts.write_buffer_size = 64 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_opts},
+      {kLogFamily, cf_opts},
+      {kStreamsFamily, cf_opts},
+  };
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_opts, options_.data_dir, families, &handles_, &raw);
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open the store in ", options_.data_dir, ": ", s.ToString()));
+  }
+  db_.reset(raw);
+  meta_cf_ = handles_[0];
+  log_cf_ = handles_[1];
+  streams_cf_ = handles_[2];
+  if (absl::Status st = Recover(); !st.ok()) return st;
+  appender_ = std::thread([this] { AppenderLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedLog::Recover() {
+  // Identity: created once, with the first open of an empty directory.
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kIdentityKey, &value);
+  internal::LogIdentity identity;
+  if (s.IsNotFound()) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+    it->SeekToFirst();
+    if (it->Valid()) {
+      return absl::DataLossError(absl::StrCat("the store in ", options_.data_dir,
+                                              " has events but no identity record"));
+    }
+    identity.set_format_version(kFormatVersion);
+    identity.set_log_id(RandomBytes(16));
+    identity.set_token_key(RandomBytes(32));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, meta_cf_, kIdentityKey, identity.SerializeAsString());
+    if (!s.ok()) return FromRocks(s, "writing the log identity");
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading the log identity");
+  } else if (!identity.ParseFromString(value) || identity.log_id().size() != 16 ||
+             identity.token_key().size() != 32) {
+    return absl::DataLossError("the log identity record is corrupt");
+  } else if (identity.format_version() != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the store has format version ", identity.format_version(), ", this build reads ",
+        kFormatVersion));
+  }
+  log_id_ = identity.log_id();
+  token_key_ = identity.token_key();
+
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kStateKey, &value);
+  if (s.ok()) {
+    std::optional<LogState> st = LogState::Decode(value);
+    if (!st) return absl::DataLossError("the log state record is corrupt");
+    state_ = *st;
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the log state");
+  }
+
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+  it->SeekToFirst();
+  uint64_t oldest = state_.head + 1;
+  if (it->Valid()) {
+    if (!DecodeBigEndian64(View(it->key()), &oldest)) {
+      return absl::DataLossError("a log key is not a position");
+    }
+    it->SeekToLast();
+    uint64_t last = 0;
+    if (!it->Valid() || !DecodeBigEndian64(View(it->key()), &last) ||
+        last != state_.head) {
+      return absl::DataLossError(absl::StrCat("the last log position (", last,
+                                              ") does not match the recorded head (",
+                                              state_.head, ")"));
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning the log");
+  oldest_pub_.store(oldest, std::memory_order_release);
+
+  std::unique_ptr<rocksdb::Iterator> sit(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  for (sit->SeekToFirst(); sit->Valid(); sit->Next()) {
+    internal::StreamRecord rec;
+    if (!rec.ParseFromArray(sit->value().data(), static_cast<int>(sit->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat("the record of stream \"", View(sit->key()), "\" is corrupt"));
+    }
+    streams_.emplace(sit->key().ToString(), std::move(rec));
+  }
+  if (!sit->status().ok()) return FromRocks(sit->status(), "scanning streams");
+
+  if (absl::Status st = RecoverDedupWindow(); !st.ok()) return st;
+  PublishStats();
+  return absl::OkStatus();
+}
+
+// Rebuilds the dedup index from the tail of the log: ingest times are monotonic, so the events
+// inside the window are a suffix of the log.
+absl::Status EmbeddedLog::RecoverDedupWindow() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+  const absl::Time cutoff = options_.clock->Now() - options_.dedup_window;
+  std::vector<std::tuple<std::string, std::string, DedupIndex::Entry>> window;
+  bool newest = true;
+  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+    v1::Event e;
+    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("the event at log key ",
+                                              absl::BytesToHexString(View(it->key())),
+                                              " is corrupt"));
+    }
+    const absl::Time at = absl::FromUnixSeconds(e.ingest_time().seconds()) +
+                          absl::Nanoseconds(e.ingest_time().nanos());
+    if (newest) {
+      last_ingest_ = at;
+      newest = false;
+    }
+    if (!dedup_.enabled() || at < cutoff) break;
+    window.emplace_back(e.source(), e.id(), DedupIndex::Entry{Position(e.position()),
+                                                               Seq(e.seq()), at});
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning the dedup window");
+  for (auto w = window.rbegin(); w != window.rend(); ++w) {
+    dedup_.Insert(std::get<0>(*w), std::get<1>(*w), std::get<2>(*w));
+  }
+  return absl::OkStatus();
+}
+
+void EmbeddedLog::PublishStats() {
+  count_pub_.store(state_.event_count, std::memory_order_relaxed);
+  bytes_pub_.store(state_.bytes, std::memory_order_relaxed);
+  stream_count_pub_.store(streams_.size(), std::memory_order_relaxed);
+  head_pub_.store(state_.head, std::memory_order_release);
+}
+
+void EmbeddedLog::AppenderLoop() {
+  std::vector<PendingAppend> group;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(
+          +[](EmbeddedLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return !self->queue_.empty() || self->closing_;
+          },
+          this));
+      if (queue_.empty()) return;  // Closing and nothing pending.
+      size_t events = 0;
+      size_t take = 0;
+      while (take < queue_.size() && (take == 0 || events < options_.max_group_events)) {
+        events += queue_[take].events.size();
+        ++take;
+      }
+      group.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + take));
+      queue_.erase(queue_.begin(), queue_.begin() + take);
+    }
+    CommitGroup(group);
+    group.clear();
+  }
+}
+
+void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
+  // Ingest times never go backwards, even if the wall clock does: the dedup window and
+  // from_time starts rely on it.
+  const absl::Time now = std::max(options_.clock->Now(), last_ingest_);
+  dedup_.Expire(now);
+  const google::protobuf::Timestamp now_proto = ToProtoTime(now);
+
+  std::vector<absl::StatusOr<v1::PublishResponse>> outcomes;
+  outcomes.reserve(group.size());
+  std::vector<StoredEvent> committed;
+  // Changes of the requests accepted so far in this group, applied after the write succeeds.
+  absl::flat_hash_map<std::string, internal::StreamRecord> staged_streams;
+  absl::flat_hash_map<std::string, DedupIndex::Entry> staged_dedup;
+  std::vector<std::pair<std::string, std::string>> staged_dedup_order;  // (source, id)
+  uint64_t next = state_.head;
+  uint64_t added_bytes = 0;
+
+  for (PendingAppend& req : group) {
+    // A request is atomic: its changes go to request-local overlays first.
+    absl::flat_hash_map<std::string, internal::StreamRecord> req_streams;
+    absl::flat_hash_map<std::string, DedupIndex::Entry> req_dedup;
+    std::vector<std::pair<std::string, std::string>> req_dedup_order;
+    std::vector<StoredEvent> req_events;
+    v1::PublishResponse resp;
+    absl::Status error;
+    uint64_t p = next;
+    uint64_t req_bytes = 0;
+
+    for (size_t i = 0; i < req.events.size(); ++i) {
+      v1::EventInput& in = req.events[i];
+      v1::PublishResult* result = resp.add_results();
+      std::string key;
+      if (dedup_.enabled() && !in.id().empty()) {
+        key = DedupIndex::Key(in.source(), in.id());
+        std::optional<DedupIndex::Entry> dup;
+        if (auto r = req_dedup.find(key); r != req_dedup.end()) {
+          dup = r->second;
+        } else if (auto g = staged_dedup.find(key); g != staged_dedup.end()) {
+          dup = g->second;
+        } else {
+          dup = dedup_.Find(in.source(), in.id(), now);
+        }
+        if (dup) {
+          result->set_position(dup->position.value());
+          result->set_seq(dup->seq.value());
+          result->set_duplicate(true);
+          result->set_id(in.id());
+          continue;
+        }
+      }
+
+      internal::StreamRecord* rec;
+      if (auto r = req_streams.find(in.stream()); r != req_streams.end()) {
+        rec = &r->second;
+      } else {
+        internal::StreamRecord base;
+        if (auto g = staged_streams.find(in.stream()); g != staged_streams.end()) {
+          base = g->second;
+        } else if (auto c = streams_.find(in.stream()); c != streams_.end()) {
+          base = c->second;
+        }
+        rec = &req_streams.emplace(in.stream(), std::move(base)).first->second;
+      }
+      if (in.has_expected_seq() && in.expected_seq() != rec->head_seq()) {
+        error = absl::AbortedError(absl::StrCat(
+            "events[", i, "].expected_seq is ", in.expected_seq(), " but stream \"", in.stream(),
+            "\" is at seq ", rec->head_seq()));
+        break;
+      }
+
+      ++p;
+      const uint64_t seq = rec->head_seq() + 1;
+      if (rec->first_seq() == 0) rec->set_first_seq(seq);
+      rec->set_head_seq(seq);
+      rec->set_head_position(p);
+      rec->set_event_count(rec->event_count() + 1);
+      *rec->mutable_last_event_time() = now_proto;
+
+      if (in.id().empty()) {
+        in.set_id(absl::StrCat(absl::BytesToHexString(absl::string_view(log_id_).substr(0, 8)),
+                               "-", p));
+      }
+      in.clear_expected_seq();
+      StoredEvent ev;
+      ev.position = Position(p);
+      ev.seq = Seq(seq);
+      in.SerializeToString(&ev.bytes);
+      AppendAssignedFields(seq, p, now, &ev.bytes);
+      ev.stream = in.stream();
+      ev.type = in.type();
+      req_bytes += ev.bytes.size();
+      if (!key.empty()) {
+        req_dedup.emplace(key, DedupIndex::Entry{ev.position, ev.seq, now});
+        req_dedup_order.emplace_back(in.source(), in.id());
+      }
+      result->set_position(p);
+      result->set_seq(seq);
+      result->set_id(in.id());
+      req_events.push_back(std::move(ev));
+    }
+
+    if (!error.ok()) {
+      outcomes.emplace_back(std::move(error));
+      continue;
+    }
+    for (auto& [name, rec] : req_streams) staged_streams.insert_or_assign(name, std::move(rec));
+    for (auto& [k, e] : req_dedup) staged_dedup.insert_or_assign(k, e);
+    for (auto& so : req_dedup_order) staged_dedup_order.push_back(std::move(so));
+    for (StoredEvent& ev : req_events) committed.push_back(std::move(ev));
+    next = p;
+    added_bytes += req_bytes;
+    outcomes.emplace_back(std::move(resp));
+  }
+
+  if (!committed.empty()) {
+    LogState st = state_;
+    st.head = next;
+    st.event_count += committed.size();
+    st.bytes += added_bytes;
+    rocksdb::WriteBatch batch;
+    rocksdb::Status s;
+    for (const StoredEvent& ev : committed) {
+      s = batch.Put(log_cf_, EncodeBigEndian64(ev.position.value()), ev.bytes);
+      if (!s.ok()) break;
+    }
+    for (const auto& [name, rec] : staged_streams) {
+      if (!s.ok()) break;
+      s = batch.Put(streams_cf_, name, rec.SerializeAsString());
+    }
+    if (s.ok()) s = batch.Put(meta_cf_, kStateKey, st.Encode());
+    absl::Status write_status = FromRocks(s, "building the write batch");
+    if (write_status.ok() && options_.faults.before_append) {
+      write_status = options_.faults.before_append();
+    }
+    if (write_status.ok()) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      write_status = FromRocks(db_->Write(wo, &batch), "committing to the log");
+    }
+    if (!write_status.ok()) {
+      HS_LOG(ERROR) << "group commit of " << committed.size()
+                 << " events failed, nothing acknowledged: " << write_status;
+      for (auto& o : outcomes) {
+        if (o.ok()) o = absl::UnavailableError(write_status.message());
+      }
+      committed.clear();
+    } else {
+      for (auto& [name, rec] : staged_streams) streams_.insert_or_assign(name, std::move(rec));
+      for (const auto& [source, id] : staged_dedup_order) {
+        dedup_.Insert(source, id, staged_dedup.at(DedupIndex::Key(source, id)));
+      }
+      state_ = st;
+      last_ingest_ = now;
+      if (oldest_pub_.load(std::memory_order_relaxed) > state_.head) {
+        oldest_pub_.store(committed.front().position.value(), std::memory_order_release);
+      }
+      // Listener first, then readers' head: a reader never sees a position the subscription
+      // registry has not been told about.
+      if (listener_ != nullptr) listener_->OnCommit(committed, Position(state_.head));
+      PublishStats();
+    }
+  }
+
+  for (size_t i = 0; i < group.size(); ++i) {
+    std::move(group[i].done)(std::move(outcomes[i]));
+  }
+}
+
+absl::StatusOr<ReadChunk> EmbeddedLog::Read(Position after, const ReadLimits& limits,
+                                            ReadFilter filter) const {
+  if (options_.faults.before_read) {
+    if (absl::Status s = options_.faults.before_read(); !s.ok()) return s;
+  }
+  ReadChunk chunk;
+  chunk.scanned_through = after;
+  const uint64_t head = head_pub_.load(std::memory_order_acquire);
+  if (after.value() >= head) return chunk;
+
+  const std::string upper = EncodeBigEndian64(head + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
+  size_t scanned = 0;
+  size_t bytes = 0;
+  bool reached_end = true;
+  for (it->Seek(EncodeBigEndian64(after.value() + 1)); it->Valid(); it->Next()) {
+    if (scanned >= limits.max_scanned || chunk.events.size() >= limits.max_events ||
+        bytes >= limits.max_bytes) {
+      reached_end = false;
+      break;
+    }
+    uint64_t pos;
+    RoutingFields rf;
+    const absl::string_view value = View(it->value());
+    if (!DecodeBigEndian64(View(it->key()), &pos) || !ScanRoutingFields(value, &rf)) {
+      return absl::DataLossError(
+          absl::StrCat("the event after position ", chunk.scanned_through.value(),
+                       " is corrupt on disk"));
+    }
+    ++scanned;
+    chunk.scanned_through = Position(pos);
+    if (!filter(rf.stream, rf.type)) continue;
+    StoredEvent ev;
+    ev.position = Position(pos);
+    ev.seq = Seq(rf.seq);
+    ev.stream = std::string(rf.stream);
+    ev.type = std::string(rf.type);
+    ev.bytes = std::string(value);
+    bytes += ev.bytes.size();
+    chunk.events.push_back(std::move(ev));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
+  if (reached_end) chunk.scanned_through = Position(head);
+  return chunk;
+}
+
+absl::StatusOr<v1::StreamInfo> EmbeddedLog::GetStream(absl::string_view stream) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), streams_cf_, ToSlice(stream), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("stream \"", stream, "\" has no events"));
+  }
+  if (!s.ok()) return FromRocks(s, "reading a stream record");
+  internal::StreamRecord rec;
+  if (!rec.ParseFromString(value)) {
+    return absl::DataLossError(absl::StrCat("the record of stream \"", stream, "\" is corrupt"));
+  }
+  return ToStreamInfo(stream, rec);
+}
+
+absl::StatusOr<std::vector<v1::StreamInfo>> EmbeddedLog::ListStreams(
+    absl::string_view start_after, size_t limit, absl::FunctionRef<bool(absl::string_view)> keep,
+    bool* more) const {
+  std::vector<v1::StreamInfo> out;
+  *more = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  it->Seek(ToSlice(start_after));
+  if (it->Valid() && !start_after.empty() && View(it->key()) == start_after) it->Next();
+  for (; it->Valid(); it->Next()) {
+    const absl::string_view name = View(it->key());
+    if (!keep(name)) continue;
+    if (out.size() == limit) {
+      *more = true;
+      break;
+    }
+    internal::StreamRecord rec;
+    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("the record of stream \"", name, "\" is corrupt"));
+    }
+    out.push_back(ToStreamInfo(name, rec));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing streams");
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options) {
+  auto log = std::make_unique<EmbeddedLog>(options);
+  if (absl::Status s = log->Open(); !s.ok()) return s;
+  return log;
+}
+
+}  // namespace hookstream::storage

@@ -1,0 +1,298 @@
+#include "server/subscription/hub.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace hookstream::subscription {
+namespace {
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+void EraseOne(std::vector<Session*>& v, Session* s) {
+  auto it = std::find(v.begin(), v.end(), s);
+  if (it != v.end()) {
+    *it = v.back();
+    v.pop_back();
+  }
+}
+
+}  // namespace
+
+Hub::Hub(storage::Log* log, HubOptions options)
+    : log_(log),
+      options_(std::move(options)),
+      tokens_(log->log_id(), log->token_key()),
+      readers_(std::max(1, options_.reader_threads)) {
+  {
+    absl::MutexLock l(&mu_);
+    head_ = log_->head();
+  }
+  log_->SetCommitListener(this);
+  ticker_ = std::thread([this] { TickerLoop(); });
+}
+
+Hub::~Hub() {
+  Shutdown();
+  stop_ticker_.Notify();
+  ticker_.join();
+}
+
+size_t Hub::session_count() const {
+  absl::MutexLock l(&mu_);
+  return sessions_.size();
+}
+
+absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeRequest& request) {
+  absl::StatusOr<Filter> filter = Filter::Create(
+      std::vector<std::string>(request.streams().begin(), request.streams().end()),
+      std::vector<std::string>(request.types().begin(), request.types().end()));
+  if (!filter.ok()) return filter.status();
+
+  SessionOptions so = options_.session;
+  if (request.max_batch_events() > options_.max_batch_events_limit) {
+    return absl::InvalidArgumentError(absl::StrCat("max_batch_events: at most ",
+                                                   options_.max_batch_events_limit));
+  }
+  if (request.max_batch_bytes() > options_.max_batch_bytes_limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch_bytes: at most ", options_.max_batch_bytes_limit));
+  }
+  if (request.max_batch_events() > 0) so.max_batch_events = request.max_batch_events();
+  if (request.max_batch_bytes() > 0) so.max_batch_bytes = request.max_batch_bytes();
+  if (request.has_heartbeat_interval()) {
+    const absl::Duration hb = FromProto(request.heartbeat_interval());
+    if (hb < absl::ZeroDuration() || (hb > absl::ZeroDuration() && hb < options_.min_heartbeat_interval)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "heartbeat_interval: 0 (none) or at least ",
+          absl::FormatDuration(options_.min_heartbeat_interval)));
+    }
+    so.heartbeat_interval = hb;
+  }
+  if (request.on_expired() != v1::SubscribeRequest::EXPIRED_FAIL &&
+      request.on_expired() != v1::SubscribeRequest::EXPIRED_RESTART_FROM_OLDEST) {
+    return absl::InvalidArgumentError("on_expired: unknown value");
+  }
+
+  // Decode a token before taking the lock: the MAC costs a hash.
+  std::optional<Position> token_position;
+  if (request.start_case() == v1::SubscribeRequest::kResumeToken) {
+    absl::StatusOr<Position> p = tokens_.Decode(request.resume_token());
+    if (!p.ok()) return p.status();
+    token_position = *p;
+  } else if (request.start_case() == v1::SubscribeRequest::kFromTime) {
+    return absl::UnimplementedError("from_time starts are not served yet");
+  } else if (request.start_case() == v1::SubscribeRequest::kFrom &&
+             request.from() != v1::SubscribeRequest::START_NOW &&
+             request.from() != v1::SubscribeRequest::START_BEGINNING) {
+    if (request.from() == v1::SubscribeRequest::START_LAST_PER_STREAM) {
+      return absl::UnimplementedError("START_LAST_PER_STREAM is not served yet");
+    }
+    return absl::InvalidArgumentError("from: unknown start");
+  }
+
+  absl::MutexLock l(&mu_);
+  if (shutting_down_) return absl::UnavailableError("the server is draining");
+  if (sessions_.size() >= options_.max_subscribers) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "subscriber limit reached (", options_.max_subscribers, " concurrent subscriptions)"));
+  }
+  const storage::LogStats stats = log_->Stats();
+  // Everything before `oldest` is gone; a start at oldest - 1 reads all that is retained.
+  const Position before_oldest = Position(stats.oldest.value() - 1);
+  Position start;
+  if (token_position) {
+    if (*token_position > head_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "resume_token is at position ", token_position->value(), ", ahead of the log head ",
+          head_.value()));
+    }
+    if (*token_position < before_oldest) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "resume_token is at position ", token_position->value(),
+          ", older than the oldest retained position ", stats.oldest.value()));
+    }
+    start = *token_position;
+  } else if (request.start_case() == v1::SubscribeRequest::kFrom &&
+             request.from() == v1::SubscribeRequest::START_BEGINNING) {
+    start = before_oldest;
+  } else {
+    start = head_;
+  }
+
+  auto session = std::make_shared<Session>(this, *std::move(filter), so, start);
+  {
+    absl::MutexLock sl(&session->mu_);
+    v1::SubscribeResponse m;
+    m.mutable_subscribed()->set_log_id(tokens_.log_id_text());
+    m.mutable_subscribed()->set_head_position(head_.value());
+    session->PushControlLocked(m, start, /*token=*/false);
+  }
+  sessions_.emplace(session.get(), session);
+  return session;
+}
+
+Hub::RingResult Hub::CatchUpFromRing(Session* session, Position from) {
+  Waker* wake = nullptr;
+  RingResult result;
+  {
+    absl::MutexLock l(&mu_);
+    if (!sessions_.contains(session) || session->finished()) return RingResult::kStopped;
+    if (from >= head_) {
+      wake = session->AppendAndMaybeJoin({}, from, /*live=*/true, head_);
+      AddLiveLocked(session);
+      result = RingResult::kJoinedLive;
+    } else if (ring_.empty() || ring_.front()->position > from.next()) {
+      return RingResult::kNotCovered;
+    } else {
+      // Positions in the ring are dense: index = position - first position.
+      size_t i = from.value() + 1 - ring_.front()->position.value();
+      std::vector<LiveEventPtr> matched;
+      size_t bytes = 0;
+      const size_t budget = std::max<size_t>(session->options().buffer_bytes / 2, 1);
+      Position through = from;
+      for (; i < ring_.size() && bytes < budget; ++i) {
+        const LiveEventPtr& e = ring_[i];
+        through = e->position;
+        if (session->filter().Matches(e->stream, e->type)) {
+          bytes += e->entry.size();
+          matched.push_back(e);
+        }
+      }
+      const bool live = through == head_;
+      wake = session->AppendAndMaybeJoin(matched, through, live, head_);
+      if (live) AddLiveLocked(session);
+      result = live ? RingResult::kJoinedLive : RingResult::kProgressed;
+    }
+  }
+  if (wake != nullptr) wake->WakeAndUnref();
+  return result;
+}
+
+void Hub::AddLiveLocked(Session* session) {
+  if (!live_.insert(session).second) return;
+  if (session->filter().exact_streams_only()) {
+    for (const StreamPattern& p : session->filter().patterns()) {
+      std::vector<Session*>& v = live_by_stream_[p.text()];
+      if (std::find(v.begin(), v.end(), session) == v.end()) v.push_back(session);
+    }
+  } else {
+    live_wildcard_.push_back(session);
+  }
+}
+
+void Hub::RemoveLiveLocked(Session* session) {
+  if (live_.erase(session) == 0) return;
+  if (session->filter().exact_streams_only()) {
+    for (const StreamPattern& p : session->filter().patterns()) {
+      auto it = live_by_stream_.find(p.text());
+      if (it == live_by_stream_.end()) continue;
+      EraseOne(it->second, session);
+      if (it->second.empty()) live_by_stream_.erase(it);
+    }
+  } else {
+    EraseOne(live_wildcard_, session);
+  }
+}
+
+void Hub::Remove(Session* session) {
+  std::shared_ptr<Session> keep;  // Released after the lock.
+  absl::MutexLock l(&mu_);
+  RemoveLiveLocked(session);
+  auto it = sessions_.find(session);
+  if (it != sessions_.end()) {
+    keep = std::move(it->second);
+    sessions_.erase(it);
+  }
+}
+
+void Hub::OnCommit(std::vector<storage::StoredEvent>& events, Position head) {
+  // Encode once, outside the lock: every subscriber shares these bytes.
+  std::vector<LiveEventPtr> live;
+  live.reserve(events.size());
+  size_t group_bytes = 0;
+  for (storage::StoredEvent& se : events) {
+    auto ev = std::make_shared<LiveEvent>();
+    ev->position = se.position;
+    ev->seq = se.seq;
+    ev->entry = EncodeBatchEntry(se.bytes, tokens_.Encode(se.position));
+    ev->stream = std::move(se.stream);
+    ev->type = std::move(se.type);
+    group_bytes += ev->entry.size();
+    live.push_back(std::move(ev));
+  }
+
+  std::vector<Waker*> wakes;
+  {
+    absl::MutexLock l(&mu_);
+    head_ = head;
+    for (const LiveEventPtr& e : live) ring_.push_back(e);
+    ring_bytes_ += group_bytes;
+    // Keep at least this group, so that a reader that saw the log's head before this commit
+    // can always finish from the ring.
+    while (ring_.size() > live.size() && ring_bytes_ > options_.ring_bytes) {
+      ring_bytes_ -= ring_.front()->entry.size();
+      ring_.pop_front();
+    }
+
+    std::vector<Session*> fell_behind;
+    auto offer = [&](Session* s, const LiveEventPtr& e) {
+      Waker* w = nullptr;
+      if (!s->Offer(e, &w)) fell_behind.push_back(s);
+      if (w != nullptr) wakes.push_back(w);
+    };
+    for (const LiveEventPtr& e : live) {
+      if (!live_by_stream_.empty()) {
+        auto it = live_by_stream_.find(e->stream);
+        if (it != live_by_stream_.end()) {
+          for (Session* s : it->second) {
+            if (s->filter().MatchesType(e->type)) offer(s, e);
+          }
+        }
+      }
+      for (Session* s : live_wildcard_) {
+        if (s->filter().Matches(e->stream, e->type)) offer(s, e);
+      }
+      // Sessions that fell behind leave the live set before the next event is offered.
+      for (Session* s : fell_behind) RemoveLiveLocked(s);
+      fell_behind.clear();
+    }
+  }
+  for (Waker* w : wakes) w->WakeAndUnref();
+}
+
+void Hub::Shutdown() {
+  std::vector<Waker*> wakes;
+  {
+    absl::MutexLock l(&mu_);
+    shutting_down_ = true;
+    for (auto& [raw, session] : sessions_) {
+      RemoveLiveLocked(raw);
+      if (Waker* w = session->Terminate(absl::UnavailableError(
+              "the server is draining: resume from your last token on another server or later"));
+          w != nullptr) {
+        wakes.push_back(w);
+      }
+    }
+  }
+  for (Waker* w : wakes) w->WakeAndUnref();
+}
+
+void Hub::TickerLoop() {
+  while (!stop_ticker_.WaitForNotificationWithTimeout(options_.tick_period)) {
+    std::vector<Waker*> wakes;
+    {
+      absl::MutexLock l(&mu_);
+      const absl::Time now = options_.clock->Now();
+      for (auto& [raw, session] : sessions_) {
+        if (Waker* w = session->Tick(now, head_); w != nullptr) wakes.push_back(w);
+      }
+    }
+    for (Waker* w : wakes) w->WakeAndUnref();
+  }
+}
+
+}  // namespace hookstream::subscription

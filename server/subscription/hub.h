@@ -1,0 +1,110 @@
+// The subscription registry: creates sessions from Subscribe requests, feeds live sessions from
+// commits, keeps recent commits in an in-memory ring, and runs the ticker for checkpoints and
+// heartbeats (etcd's watchable store: synced sessions fed from memory, unsynced ones read disk).
+//
+// The appender calls OnCommit under no lock of ours; the hub's lock is the seam: a catching-up
+// session joins the live set under it only once it has everything up to the head the appender
+// last published, so nothing is missed or doubled at the handoff.
+//
+// Fan-out cost: sessions whose filter names exact streams are indexed by stream; only the
+// others are checked against every event.
+//
+// Threads: Subscribe from gRPC threads; OnCommit on the appender thread; the ticker on its own
+// thread; catch-up reads on the reader pool. Lock order: Hub::mu_ -> Session::mu_.
+#ifndef HOOKSTREAM_SERVER_SUBSCRIPTION_HUB_H_
+#define HOOKSTREAM_SERVER_SUBSCRIPTION_HUB_H_
+
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "hookstream/v1/event_stream.pb.h"
+#include "server/common/clock.h"
+#include "server/common/thread_pool.h"
+#include "server/storage/log.h"
+#include "server/subscription/session.h"
+#include "server/subscription/token.h"
+
+namespace hookstream::subscription {
+
+struct HubOptions {
+  // Bytes of recent committed events kept in memory for live delivery and short catch-ups.
+  size_t ring_bytes = 64 << 20;
+  int reader_threads = 2;
+  size_t max_subscribers = 100000;
+  // Defaults and bounds for sessions.
+  SessionOptions session;
+  size_t max_batch_events_limit = 10000;
+  size_t max_batch_bytes_limit = 4 << 20;
+  // Shortest heartbeat a client may ask for.
+  absl::Duration min_heartbeat_interval = absl::Milliseconds(100);
+  // How often the ticker looks for due checkpoints and heartbeats (real time).
+  absl::Duration tick_period = absl::Milliseconds(50);
+  Clock* clock = Clock::Real();
+};
+
+class Hub : public storage::CommitListener {
+ public:
+  // `log` must outlive the hub; the hub registers itself as its commit listener.
+  Hub(storage::Log* log, HubOptions options);
+  ~Hub() override;
+
+  // Validates the request and starts a session: INVALID_ARGUMENT (filter, token, limits),
+  // FAILED_PRECONDITION (token of another log, or ahead of the log), OUT_OF_RANGE (token
+  // older than what is retained), RESOURCE_EXHAUSTED (too many subscribers), UNAVAILABLE
+  // (draining), UNIMPLEMENTED (start modes not served yet).
+  absl::StatusOr<std::shared_ptr<Session>> Subscribe(const v1::SubscribeRequest& request);
+
+  // Ends every session with UNAVAILABLE and refuses new ones (server drain).
+  void Shutdown();
+
+  void OnCommit(std::vector<storage::StoredEvent>& events, Position head) override;
+
+  const TokenCodec& tokens() const { return tokens_; }
+  storage::Log* log() const { return log_; }
+  ThreadPool& readers() { return readers_; }
+  Clock* clock() const { return options_.clock; }
+  size_t session_count() const;
+
+ private:
+  friend class Session;
+
+  enum class RingResult { kJoinedLive, kProgressed, kNotCovered, kStopped };
+  // Catches `session` up from the ring after `from`; joins it to the live set on reaching the
+  // head. kNotCovered: the ring does not reach back to `from` (read disk).
+  RingResult CatchUpFromRing(Session* session, Position from);
+  void Remove(Session* session);
+  void AddLiveLocked(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveLiveLocked(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TickerLoop();
+
+  storage::Log* const log_;
+  const HubOptions options_;
+  const TokenCodec tokens_;
+
+  mutable absl::Mutex mu_;
+  Position head_ ABSL_GUARDED_BY(mu_);
+  std::deque<LiveEventPtr> ring_ ABSL_GUARDED_BY(mu_);  // Dense positions, oldest first.
+  size_t ring_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<Session*, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::vector<Session*>> live_by_stream_ ABSL_GUARDED_BY(mu_);
+  std::vector<Session*> live_wildcard_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Session*> live_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  ThreadPool readers_;
+  absl::Notification stop_ticker_;
+  std::thread ticker_;
+};
+
+}  // namespace hookstream::subscription
+
+#endif  // HOOKSTREAM_SERVER_SUBSCRIPTION_HUB_H_

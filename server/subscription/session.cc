@@ -1,0 +1,289 @@
+#include "server/subscription/session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "server/subscription/hub.h"
+
+namespace hookstream::subscription {
+namespace {
+
+v1::SubscribeResponse Checkpoint(const TokenCodec& tokens, Position p) {
+  v1::SubscribeResponse m;
+  m.mutable_checkpoint()->set_resume_token(tokens.Encode(p));
+  m.mutable_checkpoint()->set_position(p.value());
+  return m;
+}
+
+}  // namespace
+
+Session::Session(Hub* hub, Filter filter, SessionOptions options, Position start)
+    : hub_(hub), filter_(std::move(filter)), options_(options) {
+  absl::MutexLock l(&mu_);
+  cursor_ = start;
+  handed_out_ = start;
+  token_through_ = start;
+  last_message_time_ = hub_->clock()->Now();
+  last_token_time_ = last_message_time_;
+}
+
+Session::~Session() = default;
+
+void Session::Attach(Waker* waker) {
+  absl::MutexLock l(&mu_);
+  waker_ = waker;
+}
+
+void Session::Detach() {
+  absl::MutexLock l(&mu_);
+  waker_ = nullptr;
+}
+
+void Session::Cancel() {
+  {
+    absl::MutexLock l(&mu_);
+    mode_ = Mode::kFinished;
+    if (!final_status_) final_status_ = absl::CancelledError("subscriber went away");
+    pending_.clear();
+    pending_bytes_ = 0;
+  }
+  hub_->Remove(this);
+}
+
+Position Session::cursor() const {
+  absl::MutexLock l(&mu_);
+  return cursor_;
+}
+
+bool Session::finished() const {
+  absl::MutexLock l(&mu_);
+  return mode_ == Mode::kFinished;
+}
+
+Waker* Session::WakerForLocked(bool was_empty) {
+  if (!was_empty || waker_ == nullptr) return nullptr;
+  waker_->Ref();
+  return waker_;
+}
+
+void Session::PushControlLocked(const v1::SubscribeResponse& msg, Position covers, bool token) {
+  Item item;
+  item.control = EncodeControlMessage(msg);
+  item.covers = covers;
+  item.carries_token = token;
+  pending_bytes_ += item.control.size();
+  pending_.push_back(std::move(item));
+}
+
+void Session::PushEventLocked(LiveEventPtr event) {
+  Item item;
+  item.covers = event->position;
+  item.carries_token = true;
+  pending_bytes_ += event->entry.size();
+  cursor_ = event->position;
+  item.event = std::move(event);
+  pending_.push_back(std::move(item));
+}
+
+bool Session::Offer(const LiveEventPtr& event, Waker** wake) {
+  absl::MutexLock l(&mu_);
+  if (mode_ != Mode::kLive) return false;
+  if (event->position <= cursor_) return true;  // Already queued from the ring.
+  if (pending_bytes_ + event->entry.size() > options_.buffer_bytes && !pending_.empty()) {
+    // Fell behind: drop what is queued (the reader will fetch it again from disk) and resume
+    // reading after what was handed out. Nothing queued may stay: a checkpoint behind dropped
+    // events would claim them delivered.
+    const bool was_empty = pending_.empty();
+    pending_.clear();
+    pending_bytes_ = 0;
+    cursor_ = handed_out_;
+    mode_ = Mode::kCatchingUp;
+    v1::SubscribeResponse m;
+    m.mutable_fell_behind();
+    PushControlLocked(m, handed_out_, /*token=*/false);
+    *wake = WakerForLocked(was_empty);
+    return false;
+  }
+  const bool was_empty = pending_.empty();
+  PushEventLocked(event);
+  *wake = WakerForLocked(was_empty);
+  return true;
+}
+
+Waker* Session::AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Position through,
+                                   bool live, Position head) {
+  absl::MutexLock l(&mu_);
+  if (mode_ != Mode::kCatchingUp) return nullptr;
+  const bool was_empty = pending_.empty();
+  for (const LiveEventPtr& e : events) {
+    if (e->position > cursor_) PushEventLocked(e);
+  }
+  cursor_ = std::max(cursor_, through);
+  if (live) {
+    mode_ = Mode::kLive;
+    cursor_ = std::max(cursor_, head);
+    v1::SubscribeResponse m;
+    m.mutable_caught_up()->set_resume_token(hub_->tokens().Encode(cursor_));
+    PushControlLocked(m, cursor_, /*token=*/true);
+  }
+  return WakerForLocked(was_empty && !pending_.empty());
+}
+
+Waker* Session::Tick(absl::Time now, Position head) {
+  absl::MutexLock l(&mu_);
+  if (mode_ == Mode::kFinished || final_status_ || !pending_.empty()) return nullptr;
+  // With nothing queued, everything matching up to `covered` was handed out.
+  const Position covered = mode_ == Mode::kLive ? std::max(cursor_, head) : cursor_;
+  v1::SubscribeResponse m;
+  if (covered > token_through_ && now - last_token_time_ >= options_.checkpoint_interval) {
+    m = Checkpoint(hub_->tokens(), covered);
+  } else if (options_.heartbeat_interval > absl::ZeroDuration() &&
+             now - last_message_time_ >= options_.heartbeat_interval) {
+    m.mutable_heartbeat()->set_resume_token(hub_->tokens().Encode(covered));
+  } else {
+    return nullptr;
+  }
+  cursor_ = covered;
+  PushControlLocked(m, covered, /*token=*/true);
+  return WakerForLocked(true);
+}
+
+Waker* Session::Terminate(absl::Status status) {
+  absl::MutexLock l(&mu_);
+  if (mode_ == Mode::kFinished) return nullptr;
+  mode_ = Mode::kFinished;
+  if (!final_status_) final_status_ = std::move(status);
+  const bool was_empty = pending_.empty();
+  pending_.clear();
+  pending_bytes_ = 0;
+  // Wake even with an empty queue: the transport must come and take the Finish.
+  (void)was_empty;
+  return WakerForLocked(true);
+}
+
+Session::Step Session::Next() {
+  absl::MutexLock l(&mu_);
+  if (final_status_) {
+    if (finish_returned_) return Nothing{};
+    finish_returned_ = true;
+    return Finish{*final_status_};
+  }
+  if (pending_.empty()) {
+    MaybeScheduleReadLocked();
+    return Nothing{};
+  }
+  const absl::Time now = hub_->clock()->Now();
+  last_message_time_ = now;
+  if (pending_.front().event == nullptr) {
+    Item item = std::move(pending_.front());
+    pending_.pop_front();
+    pending_bytes_ -= item.control.size();
+    handed_out_ = std::max(handed_out_, item.covers);
+    if (item.carries_token) {
+      token_through_ = std::max(token_through_, item.covers);
+      last_token_time_ = now;
+    }
+    MaybeScheduleReadLocked();
+    return std::move(item.control);
+  }
+  std::vector<LiveEventPtr> batch;
+  size_t bytes = 0;
+  while (!pending_.empty() && pending_.front().event != nullptr &&
+         batch.size() < options_.max_batch_events &&
+         (batch.empty() || bytes + pending_.front().event->entry.size() <= options_.max_batch_bytes)) {
+    Item& item = pending_.front();
+    bytes += item.event->entry.size();
+    pending_bytes_ -= item.event->entry.size();
+    handed_out_ = item.covers;
+    batch.push_back(std::move(item.event));
+    pending_.pop_front();
+  }
+  token_through_ = handed_out_;
+  last_token_time_ = now;
+  MaybeScheduleReadLocked();
+  return EncodeEventsMessage(batch);
+}
+
+void Session::MaybeScheduleReadLocked() {
+  if (mode_ != Mode::kCatchingUp || read_in_flight_ || final_status_ ||
+      pending_bytes_ > options_.buffer_bytes / 2) {
+    return;
+  }
+  read_in_flight_ = true;
+  hub_->readers().Schedule([self = shared_from_this()] { self->ReadStep(); });
+}
+
+void Session::ReadStep() {
+  Position from;
+  {
+    absl::MutexLock l(&mu_);
+    from = cursor_;
+  }
+  Waker* wake = nullptr;
+  switch (hub_->CatchUpFromRing(this, from)) {
+    case Hub::RingResult::kJoinedLive:
+    case Hub::RingResult::kProgressed:
+    case Hub::RingResult::kStopped: {
+      absl::MutexLock l(&mu_);
+      read_in_flight_ = false;
+      // The ring step woke the transport if it queued anything; continue if still behind.
+      MaybeScheduleReadLocked();
+      return;
+    }
+    case Hub::RingResult::kNotCovered:
+      break;
+  }
+
+  storage::ReadLimits limits;
+  limits.max_bytes = std::max<size_t>(options_.buffer_bytes / 2, 1);
+  limits.max_events = std::max<size_t>(options_.max_batch_events, 1);
+  absl::StatusOr<storage::ReadChunk> chunk = hub_->log()->Read(
+      from, limits,
+      [this](absl::string_view stream, absl::string_view type) {
+        return filter_.Matches(stream, type);
+      });
+  // Encode outside the lock: one token and one entry per event.
+  std::vector<LiveEventPtr> events;
+  if (chunk.ok()) {
+    events.reserve(chunk->events.size());
+    for (storage::StoredEvent& se : chunk->events) {
+      auto ev = std::make_shared<LiveEvent>();
+      ev->position = se.position;
+      ev->seq = se.seq;
+      ev->entry = EncodeBatchEntry(se.bytes, hub_->tokens().Encode(se.position));
+      ev->stream = std::move(se.stream);
+      ev->type = std::move(se.type);
+      events.push_back(std::move(ev));
+    }
+  }
+  {
+    absl::MutexLock l(&mu_);
+    read_in_flight_ = false;
+    if (mode_ != Mode::kCatchingUp || final_status_) return;
+    const bool was_empty = pending_.empty();
+    if (!chunk.ok()) {
+      final_status_ = chunk.status();
+      mode_ = Mode::kFinished;
+      pending_.clear();
+      pending_bytes_ = 0;
+      wake = WakerForLocked(true);
+    } else {
+      for (LiveEventPtr& e : events) {
+        if (e->position > cursor_) PushEventLocked(std::move(e));
+      }
+      cursor_ = std::max(cursor_, chunk->scanned_through);
+      // A long stretch of history that matches nothing still moves the client's token.
+      const absl::Time now = hub_->clock()->Now();
+      if (events.empty() && pending_.empty() && cursor_ > token_through_ &&
+          now - last_token_time_ >= options_.checkpoint_interval) {
+        PushControlLocked(Checkpoint(hub_->tokens(), cursor_), cursor_, /*token=*/true);
+      }
+      MaybeScheduleReadLocked();
+      wake = WakerForLocked(was_empty && !pending_.empty());
+    }
+  }
+  if (wake != nullptr) wake->WakeAndUnref();
+  if (!chunk.ok()) hub_->Remove(this);
+}
+
+}  // namespace hookstream::subscription

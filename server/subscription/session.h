@@ -1,0 +1,138 @@
+// One subscription's delivery state machine, independent of gRPC.
+//
+// A session is *catching up* (reading history from disk on the reader pool, or from the hub's
+// in-memory ring) or *live* (registered in the hub, fed by commits). A live session whose
+// buffered events exceed its bound is demoted back to catching up (`fell_behind`) and re-reads
+// from the last position it handed out, so a slow reader costs bounded memory and never slows
+// the appender. Everything queued is handed out in order by Next(), one message at a time, to
+// the transport that writes it.
+//
+// Threads: Next/Detach/Cancel from the transport (gRPC reactor) threads; Offer/JoinLive/Tick
+// from the hub (under the hub's lock); ReadStep on the reader pool. Lock order: hub -> session.
+// Lifetime: shared by the transport, the hub and in-flight read tasks.
+#ifndef HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
+#define HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "server/common/types.h"
+#include "server/subscription/filter.h"
+#include "server/subscription/wire.h"
+
+namespace hookstream::subscription {
+
+class Hub;
+
+struct SessionOptions {
+  size_t max_batch_events = 1000;
+  size_t max_batch_bytes = 1 << 20;
+  // Events buffered beyond what is being written; a live session past it falls behind.
+  size_t buffer_bytes = 1 << 20;
+  // Idle time before a heartbeat; zero: none.
+  absl::Duration heartbeat_interval = absl::Seconds(15);
+  // How often a session whose filter matched nothing gets a checkpoint.
+  absl::Duration checkpoint_interval = absl::Seconds(1);
+};
+
+// The transport's side: told when the session may have a message. Ref() is called under the
+// session's lock, WakeAndUnref() right after it is released, so the transport cannot go away
+// in between.
+class Waker {
+ public:
+  virtual ~Waker() = default;
+  virtual void Ref() = 0;
+  virtual void WakeAndUnref() = 0;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  struct Finish {
+    absl::Status status;
+  };
+  struct Nothing {};
+  // What the transport should do next: write a message, finish the call, or wait for a wake.
+  using Step = std::variant<std::string, Finish, Nothing>;
+
+  Session(Hub* hub, Filter filter, SessionOptions options, Position start);
+  ~Session();
+
+  // Transport side.
+  void Attach(Waker* waker);
+  // The transport is gone (or going): no Waker call starts after this returns.
+  void Detach();
+  // The next message to write, or Finish once (then nothing more), or Nothing for now.
+  Step Next();
+  // The client went away: stop reading and leave the hub.
+  void Cancel();
+
+  const Filter& filter() const { return filter_; }
+  const SessionOptions& options() const { return options_; }
+
+ private:
+  friend class Hub;
+
+  struct Item {
+    LiveEventPtr event;   // Set for an event...
+    std::string control;  // ...else a serialized control message.
+    Position covers;      // Everything up to here is handled once this item is out.
+    bool carries_token = false;
+  };
+  enum class Mode { kCatchingUp, kLive, kFinished };
+
+  // Hub side, hub lock held. Queues a matching live event; false when the session fell behind
+  // (it then leaves the live index). Sets *wake when the transport must be woken.
+  bool Offer(const LiveEventPtr& event, Waker** wake);
+  // Queues ring events after the cursor, up to the budget; with `live` the session becomes
+  // live at `head`. Returns the waker to wake, if any.
+  Waker* AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Position through, bool live,
+                            Position head);
+  // Periodic: queues checkpoints and heartbeats when due.
+  Waker* Tick(absl::Time now, Position head);
+  // Ends the session with `status` after the message in flight (drain, storage failure).
+  Waker* Terminate(absl::Status status);
+  Position cursor() const;
+  bool finished() const;
+
+  // Reader pool: one step of catching up (ring, else disk).
+  void ReadStep();
+
+  void MaybeScheduleReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushControlLocked(const v1::SubscribeResponse& msg, Position covers, bool token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushEventLocked(LiveEventPtr event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Waker* WakerForLocked(bool was_empty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Hub* const hub_;
+  const Filter filter_;
+  const SessionOptions options_;
+
+  mutable absl::Mutex mu_;
+  Waker* waker_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kCatchingUp;
+  std::deque<Item> pending_ ABSL_GUARDED_BY(mu_);
+  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Everything matching up to here is queued (or was handed out).
+  Position cursor_ ABSL_GUARDED_BY(mu_);
+  // Everything up to here was handed to the transport.
+  Position handed_out_ ABSL_GUARDED_BY(mu_);
+  // Covered position of the last token the client got (event, checkpoint, heartbeat, ...).
+  Position token_through_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_message_time_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_token_time_ ABSL_GUARDED_BY(mu_);
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<absl::Status> final_status_ ABSL_GUARDED_BY(mu_);
+  bool finish_returned_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace hookstream::subscription
+
+#endif  // HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
