@@ -48,8 +48,12 @@ void Server::Drain(absl::Duration grace) {
   if (drained_ || grpc_ == nullptr) return;
   drained_ = true;
   grpc_->GetHealthCheckService()->SetServingStatus(false);
+  const absl::Time deadline = absl::Now() + grace;
   hub_->Shutdown();
-  grpc_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // Let every subscription deliver its UNAVAILABLE before the transport goes: a call still
+  // open at grpc::Server::Shutdown would reach its client as CANCELLED instead.
+  hub_->WaitUntilNoSessions(deadline - absl::Now());
+  grpc_->Shutdown(absl::ToChronoTime(deadline));
   grpc_->Wait();
   log_->Close();
 }

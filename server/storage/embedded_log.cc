@@ -163,6 +163,11 @@ class EmbeddedLog final : public Log {
   void AppenderLoop();
   void CommitGroup(std::vector<PendingAppend>& group);
   void PublishStats();
+  // The id given to an event published without one: unique within this log.
+  std::string AssignedId(uint64_t position) const {
+    return absl::StrCat(absl::BytesToHexString(absl::string_view(log_id_).substr(0, 8)), "-",
+                        position);
+  }
 
   const EmbeddedLogOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -325,6 +330,8 @@ absl::Status EmbeddedLog::RecoverDedupWindow() {
       newest = false;
     }
     if (!dedup_.enabled() || at < cutoff) break;
+    // Server-assigned ids were never in the index (only producer-chosen ids are de-duplicated).
+    if (e.id() == AssignedId(e.position())) continue;
     window.emplace_back(e.source(), e.id(), DedupIndex::Entry{Position(e.position()),
                                                                Seq(e.seq()), at});
   }
@@ -446,10 +453,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       rec->set_event_count(rec->event_count() + 1);
       *rec->mutable_last_event_time() = now_proto;
 
-      if (in.id().empty()) {
-        in.set_id(absl::StrCat(absl::BytesToHexString(absl::string_view(log_id_).substr(0, 8)),
-                               "-", p));
-      }
+      if (in.id().empty()) in.set_id(AssignedId(p));
       in.clear_expected_seq();
       StoredEvent ev;
       ev.position = Position(p);

@@ -281,6 +281,15 @@ void Hub::Shutdown() {
   for (Waker* w : wakes) w->WakeAndUnref();
 }
 
+bool Hub::WaitUntilNoSessions(absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  return mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](absl::flat_hash_map<Session*, std::shared_ptr<Session>>* s) { return s->empty(); },
+          &sessions_),
+      timeout);
+}
+
 void Hub::TickerLoop() {
   while (!stop_ticker_.WaitForNotificationWithTimeout(options_.tick_period)) {
     std::vector<Waker*> wakes;

@@ -65,6 +65,8 @@ class Hub : public storage::CommitListener {
 
   // Ends every session with UNAVAILABLE and refuses new ones (server drain).
   void Shutdown();
+  // Waits until every session has been released by its transport; false on timeout.
+  bool WaitUntilNoSessions(absl::Duration timeout);
 
   void OnCommit(std::vector<storage::StoredEvent>& events, Position head) override;
 

@@ -48,8 +48,12 @@ std::string TokenCodec::Encode(Position position) const {
 absl::StatusOr<Position> TokenCodec::Decode(absl::string_view token) const {
   std::string raw;
   if (token.empty()) return absl::InvalidArgumentError("resume_token is empty");
+  // Base64 decoding tolerates whitespace and ignores the unused bits of the last character, so
+  // only the canonical encoding of the decoded bytes is accepted: one token, one spelling.
+  std::string canonical;
   if (token.size() > 2 * kTokenBytes || !absl::WebSafeBase64Unescape(token, &raw) ||
-      raw.size() != kTokenBytes || raw[0] != kVersion) {
+      raw.size() != kTokenBytes || raw[0] != kVersion ||
+      (absl::WebSafeBase64Escape(raw, &canonical), canonical != token)) {
     return absl::InvalidArgumentError(
         "resume_token is not a hookstream resume token (damaged, truncated or of another "
         "version)");
