@@ -11,10 +11,9 @@
 
 namespace hookstream::api {
 
-inline grpc::Status ToGrpcStatus(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
+// Payloads of the absl::Status (type URL -> serialized message) become google.rpc.Status
+// details in the grpc-status-details-bin trailer.
+grpc::Status ToGrpcStatus(const absl::Status& s);
 
 }  // namespace hookstream::api
 

@@ -42,6 +42,17 @@ absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::Config& config) 
 
   if (config.dedup().has_window()) o.log.dedup_window = FromProto(config.dedup().window());
 
+  const v1::RetentionConfig& ret = config.retention();
+  if (ret.has_max_age()) o.log.retention.max_age = FromProto(ret.max_age());
+  o.log.retention.max_bytes = ret.max_bytes();
+  o.log.retention.keep_last_per_stream = ret.keep_last_per_stream();
+  if (ret.has_check_interval()) {
+    o.log.retention.check_interval = FromProto(ret.check_interval());
+    if (o.log.retention.check_interval < absl::Milliseconds(10)) {
+      return BadValue("retention.check_interval", "at least 10ms");
+    }
+  }
+
   const v1::SubscribeConfig& sub = config.subscribe();
   if (sub.has_default_heartbeat_interval()) {
     o.hub.session.heartbeat_interval = FromProto(sub.default_heartbeat_interval());

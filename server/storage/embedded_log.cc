@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "hookstream/internal/records.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -51,24 +52,32 @@ std::string RandomBytes(size_t n) {
   return out;
 }
 
-// Head position and counters, written in every group commit so that a log whose events were
-// all trimmed still knows its head (positions are never reused).
+// Head position, counters and the retention horizon, written with every group commit and trim
+// so that a log whose events were all trimmed still knows its head (positions are never reused)
+// and which tokens have expired.
 struct LogState {
   uint64_t head = 0;
   uint64_t event_count = 0;
   uint64_t bytes = 0;
+  uint64_t trimmed_through = 0;    // Highest position deleted by retention.
+  int64_t trimmed_time_nanos = 0;  // Ingest time of that event (Unix ns).
 
   std::string Encode() const {
     return absl::StrCat(EncodeBigEndian64(head), EncodeBigEndian64(event_count),
-                        EncodeBigEndian64(bytes));
+                        EncodeBigEndian64(bytes), EncodeBigEndian64(trimmed_through),
+                        EncodeBigEndian64(static_cast<uint64_t>(trimmed_time_nanos)));
   }
   static std::optional<LogState> Decode(absl::string_view v) {
     LogState st;
-    if (v.size() != 24 || !DecodeBigEndian64(v.substr(0, 8), &st.head) ||
+    uint64_t t = 0;
+    if (v.size() != 40 || !DecodeBigEndian64(v.substr(0, 8), &st.head) ||
         !DecodeBigEndian64(v.substr(8, 8), &st.event_count) ||
-        !DecodeBigEndian64(v.substr(16, 8), &st.bytes)) {
+        !DecodeBigEndian64(v.substr(16, 8), &st.bytes) ||
+        !DecodeBigEndian64(v.substr(24, 8), &st.trimmed_through) ||
+        !DecodeBigEndian64(v.substr(32, 8), &t)) {
       return std::nullopt;
     }
+    st.trimmed_time_nanos = static_cast<int64_t>(t);
     return st;
   }
 };
@@ -138,6 +147,9 @@ class EmbeddedLog final : public Log {
   LogStats Stats() const override {
     LogStats s;
     s.log_id = log_id_;
+    s.trimmed_through = Position(trimmed_pub_.load(std::memory_order_acquire));
+    const int64_t tt = trimmed_time_pub_.load(std::memory_order_relaxed);
+    s.trimmed_time = tt == 0 ? absl::InfinitePast() : absl::FromUnixNanos(tt);
     s.head = Position(head_pub_.load(std::memory_order_acquire));
     s.oldest = Position(oldest_pub_.load(std::memory_order_acquire));
     s.event_count = count_pub_.load(std::memory_order_relaxed);
@@ -146,6 +158,11 @@ class EmbeddedLog final : public Log {
     return s;
   }
   Position head() const override { return Position(head_pub_.load(std::memory_order_acquire)); }
+  Position trimmed_through() const override {
+    return Position(trimmed_pub_.load(std::memory_order_acquire));
+  }
+  absl::StatusOr<Position> FindByTime(absl::Time t) const override;
+  absl::StatusOr<uint64_t> Trim() override;
 
   void Close() override {
     {
@@ -153,6 +170,8 @@ class EmbeddedLog final : public Log {
       closing_ = true;
     }
     std::call_once(join_once_, [this] {
+      stop_trimmer_.Notify();
+      if (trimmer_.joinable()) trimmer_.join();
       if (appender_.joinable()) appender_.join();
     });
   }
@@ -162,6 +181,8 @@ class EmbeddedLog final : public Log {
   absl::Status RecoverDedupWindow();
   void AppenderLoop();
   void CommitGroup(std::vector<PendingAppend>& group);
+  void ApplyTrim(const TrimPlan& plan);
+  void TrimmerLoop();
   void PublishStats();
   // The id given to an event published without one: unique within this log.
   std::string AssignedId(uint64_t position) const {
@@ -191,11 +212,19 @@ class EmbeddedLog final : public Log {
   std::atomic<uint64_t> count_pub_{0};
   std::atomic<uint64_t> bytes_pub_{0};
   std::atomic<uint64_t> stream_count_pub_{0};
+  std::atomic<uint64_t> trimmed_pub_{0};
+  std::atomic<int64_t> trimmed_time_pub_{0};
 
   absl::Mutex mu_;
   std::vector<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);
+  // A planned trim waiting for the appender, and how many were applied (Trim() waits on it).
+  std::optional<TrimPlan> pending_trim_ ABSL_GUARDED_BY(mu_);
+  uint64_t trims_applied_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex trim_mu_;  // One Trim() at a time. Lock order: trim_mu_ -> mu_.
   std::thread appender_;
+  std::thread trimmer_;
+  absl::Notification stop_trimmer_;
   std::once_flag join_once_;
 };
 
@@ -230,6 +259,7 @@ absl::Status EmbeddedLog::Open() {
   streams_cf_ = handles_[2];
   if (absl::Status st = Recover(); !st.ok()) return st;
   appender_ = std::thread([this] { AppenderLoop(); });
+  if (options_.retention.enabled()) trimmer_ = std::thread([this] { TrimmerLoop(); });
   return absl::OkStatus();
 }
 
@@ -343,6 +373,8 @@ absl::Status EmbeddedLog::RecoverDedupWindow() {
 }
 
 void EmbeddedLog::PublishStats() {
+  trimmed_time_pub_.store(state_.trimmed_time_nanos, std::memory_order_relaxed);
+  trimmed_pub_.store(state_.trimmed_through, std::memory_order_release);
   count_pub_.store(state_.event_count, std::memory_order_relaxed);
   bytes_pub_.store(state_.bytes, std::memory_order_relaxed);
   stream_count_pub_.store(streams_.size(), std::memory_order_relaxed);
@@ -352,14 +384,16 @@ void EmbeddedLog::PublishStats() {
 void EmbeddedLog::AppenderLoop() {
   std::vector<PendingAppend> group;
   while (true) {
+    std::optional<TrimPlan> trim;
     {
       absl::MutexLock l(&mu_);
       mu_.Await(absl::Condition(
           +[](EmbeddedLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return !self->queue_.empty() || self->closing_;
+            return !self->queue_.empty() || self->pending_trim_.has_value() || self->closing_;
           },
           this));
-      if (queue_.empty()) return;  // Closing and nothing pending.
+      if (queue_.empty() && !pending_trim_) return;  // Closing and nothing pending.
+      std::swap(trim, pending_trim_);
       size_t events = 0;
       size_t take = 0;
       while (take < queue_.size() && (take == 0 || events < options_.max_group_events)) {
@@ -370,9 +404,130 @@ void EmbeddedLog::AppenderLoop() {
                    std::make_move_iterator(queue_.begin() + take));
       queue_.erase(queue_.begin(), queue_.begin() + take);
     }
-    CommitGroup(group);
+    if (trim) {
+      ApplyTrim(*trim);
+      absl::MutexLock l(&mu_);
+      ++trims_applied_;
+    }
+    if (!group.empty()) CommitGroup(group);
     group.clear();
   }
+}
+
+void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
+  if (plan.through <= state_.trimmed_through) return;  // Stale plan.
+  // Raise the horizon before the events disappear: a reader that misses them then sees it.
+  LogState st = state_;
+  st.trimmed_through = plan.through;
+  {
+    std::string bytes;
+    if (db_->Get(rocksdb::ReadOptions(), log_cf_, EncodeBigEndian64(plan.through), &bytes).ok()) {
+      v1::Event e;
+      if (e.ParseFromString(bytes)) {
+        st.trimmed_time_nanos = e.ingest_time().seconds() * 1'000'000'000 + e.ingest_time().nanos();
+      }
+    }
+  }
+  trimmed_time_pub_.store(st.trimmed_time_nanos, std::memory_order_relaxed);
+  trimmed_pub_.store(st.trimmed_through, std::memory_order_release);
+
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s;
+  for (const auto& [begin, end] : plan.delete_ranges) {
+    if (s.ok()) s = batch.DeleteRange(log_cf_, EncodeBigEndian64(begin), EncodeBigEndian64(end));
+  }
+  absl::flat_hash_map<std::string, internal::StreamRecord> changed;
+  for (const auto& [name, trim] : plan.streams) {
+    auto it = streams_.find(name);
+    if (it == streams_.end()) continue;
+    internal::StreamRecord rec = it->second;
+    rec.set_event_count(rec.event_count() > trim.removed ? rec.event_count() - trim.removed : 0);
+    rec.set_first_seq(std::max(rec.first_seq(), trim.max_removed_seq + 1));
+    if (s.ok()) s = batch.Put(streams_cf_, name, rec.SerializeAsString());
+    changed.emplace(name, std::move(rec));
+  }
+  st.event_count = st.event_count > plan.removed_events ? st.event_count - plan.removed_events : 0;
+  st.bytes = st.bytes > plan.removed_bytes ? st.bytes - plan.removed_bytes : 0;
+  if (s.ok()) s = batch.Put(meta_cf_, kStateKey, st.Encode());
+  if (s.ok()) s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) {
+    // Nothing was deleted; the raised horizon only expires tokens early, never skips events.
+    HS_LOG(ERROR) << "retention: deleting through position " << plan.through
+                  << " failed: " << s.ToString();
+    return;
+  }
+  for (auto& [name, rec] : changed) streams_.insert_or_assign(name, std::move(rec));
+  state_ = st;
+  oldest_pub_.store(plan.new_oldest, std::memory_order_release);
+  PublishStats();
+  HS_LOG(INFO) << "retention: deleted " << plan.removed_events << " events ("
+               << plan.removed_bytes << " bytes) through position " << plan.through
+               << "; oldest retained position " << plan.new_oldest;
+}
+
+absl::StatusOr<uint64_t> EmbeddedLog::Trim() {
+  absl::MutexLock trim_lock(&trim_mu_);
+  absl::StatusOr<TrimPlan> plan =
+      PlanTrim(db_.get(), log_cf_, streams_cf_, options_.retention, options_.clock->Now(),
+               bytes_pub_.load(std::memory_order_relaxed), head().value());
+  if (!plan.ok()) return plan.status();
+  if (plan->removed_events == 0) return 0;
+  const uint64_t removed = plan->removed_events;
+  absl::MutexLock l(&mu_);
+  if (closing_) return absl::UnavailableError("the log is closing");
+  std::pair<EmbeddedLog*, uint64_t> wait(this, trims_applied_ + 1);
+  pending_trim_ = *std::move(plan);
+  mu_.Await(absl::Condition(
+      +[](std::pair<EmbeddedLog*, uint64_t>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return a->first->trims_applied_ >= a->second;
+      },
+      &wait));
+  return removed;
+}
+
+void EmbeddedLog::TrimmerLoop() {
+  while (!stop_trimmer_.WaitForNotificationWithTimeout(options_.retention.check_interval)) {
+    // Passes are bounded; keep going while there is more to delete.
+    while (!stop_trimmer_.HasBeenNotified()) {
+      absl::StatusOr<uint64_t> removed = Trim();
+      if (!removed.ok()) {
+        HS_LOG(WARNING) << "retention pass failed: " << removed.status();
+        break;
+      }
+      if (*removed < options_.retention.max_deletes_per_pass) break;
+    }
+  }
+}
+
+absl::StatusOr<Position> EmbeddedLog::FindByTime(absl::Time t) const {
+  // Ingest times grow with positions: binary search over positions, each probe the first
+  // retained event at or after the probe position.
+  uint64_t lo = oldest_pub_.load(std::memory_order_acquire);
+  uint64_t hi = head_pub_.load(std::memory_order_acquire) + 1;  // Answer in [lo, hi].
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+    it->Seek(EncodeBigEndian64(mid));
+    uint64_t pos = 0;
+    v1::Event e;
+    if (!it->Valid()) {
+      if (!it->status().ok()) return FromRocks(it->status(), "searching the log by time");
+      hi = mid;
+      continue;
+    }
+    if (!DecodeBigEndian64(View(it->key()), &pos) ||
+        !e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("an event is corrupt on disk");
+    }
+    const absl::Time at =
+        absl::FromUnixSeconds(e.ingest_time().seconds()) + absl::Nanoseconds(e.ingest_time().nanos());
+    if (at >= t) {
+      hi = mid;  // No event in [mid, pos): the answer is below mid, or pos itself.
+    } else {
+      lo = pos + 1;
+    }
+  }
+  return Position(lo);
 }
 
 void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "server/common/clock.h"
 #include "server/storage/log.h"
+#include "server/storage/retention.h"
 
 namespace hookstream::storage {
 
@@ -27,6 +28,8 @@ struct EmbeddedLogOptions {
   absl::Duration dedup_window = absl::Minutes(2);
   // Most events one group commit takes; bounds commit latency under a flood.
   size_t max_group_events = 64 * 1024;
+  // Retention; the background trimmer runs only when a limit is set.
+  RetentionPolicy retention;
   // Source of ingest times and of the dedup window; not owned, must outlive the log.
   Clock* clock = Clock::Real();
   FaultHooks faults;

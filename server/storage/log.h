@@ -72,6 +72,10 @@ struct LogStats {
   std::string log_id;        // 16 raw bytes.
   Position oldest;           // First retained position; head + 1 when the log is empty.
   Position head;             // Last committed position; 0 before the first event.
+  // Highest position deleted by retention: a token below it has expired (resuming would skip
+  // deleted events). Events below it may survive (keep_last_per_stream).
+  Position trimmed_through;
+  absl::Time trimmed_time = absl::InfinitePast();  // Ingest time of that event.
   uint64_t event_count = 0;  // Retained events.
   uint64_t bytes = 0;        // Bytes of retained events.
   uint64_t stream_count = 0;
@@ -114,6 +118,17 @@ class Log {
 
   virtual LogStats Stats() const = 0;
   virtual Position head() const = 0;
+  // The retention horizon (LogStats::trimmed_through). Raised before the deleted events
+  // disappear, so a reader that finds events missing then sees the horizon past its cursor.
+  virtual Position trimmed_through() const = 0;
+
+  // First position whose event was ingested at or after `t` (head + 1 when none), among the
+  // retained events.
+  virtual absl::StatusOr<Position> FindByTime(absl::Time t) const = 0;
+
+  // Runs one retention pass now and waits until it is applied (the background trimmer runs
+  // the same). Returns the number of events deleted.
+  virtual absl::StatusOr<uint64_t> Trim() = 0;
 
   // Stops accepting appends (they fail with UNAVAILABLE), commits what is pending, acks it,
   // and stops the appender. Idempotent.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace hookstream::subscription {
@@ -77,14 +78,28 @@ absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeReque
     return absl::InvalidArgumentError("on_expired: unknown value");
   }
 
-  // Decode a token before taking the lock: the MAC costs a hash.
+  so.restart_from_oldest_on_expiry =
+      request.on_expired() == v1::SubscribeRequest::EXPIRED_RESTART_FROM_OLDEST;
+
+  // Resolve the start point before taking the lock: a token costs a hash, a time a search.
   std::optional<Position> token_position;
+  std::optional<Position> time_position;  // First position at or after from_time.
+  bool time_expired = false;
   if (request.start_case() == v1::SubscribeRequest::kResumeToken) {
     absl::StatusOr<Position> p = tokens_.Decode(request.resume_token());
     if (!p.ok()) return p.status();
     token_position = *p;
   } else if (request.start_case() == v1::SubscribeRequest::kFromTime) {
-    return absl::UnimplementedError("from_time starts are not served yet");
+    const auto& ts = request.from_time();
+    if (ts.nanos() < 0 || ts.nanos() > 999'999'999) {
+      return absl::InvalidArgumentError("from_time: not a valid timestamp");
+    }
+    const absl::Time t = absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+    // Events at or after t that retention deleted cannot be delivered.
+    time_expired = log_->Stats().trimmed_through > Position(0) && t <= log_->Stats().trimmed_time;
+    absl::StatusOr<Position> p = log_->FindByTime(t);
+    if (!p.ok()) return p.status();
+    time_position = *p;
   } else if (request.start_case() == v1::SubscribeRequest::kFrom &&
              request.from() != v1::SubscribeRequest::START_NOW &&
              request.from() != v1::SubscribeRequest::START_BEGINNING) {
@@ -101,38 +116,70 @@ absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeReque
         "subscriber limit reached (", options_.max_subscribers, " concurrent subscriptions)"));
   }
   const storage::LogStats stats = log_->Stats();
-  // Everything before `oldest` is gone; a start at oldest - 1 reads all that is retained.
-  const Position before_oldest = Position(stats.oldest.value() - 1);
   Position start;
-  if (token_position) {
-    if (*token_position > head_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "resume_token is at position ", token_position->value(), ", ahead of the log head ",
-          head_.value()));
+  Position expiry_base = stats.trimmed_through;
+  std::optional<v1::SubscribeResponse> gap;
+  if (token_position || time_position) {
+    Position wanted;
+    bool expired;
+    if (token_position) {
+      if (*token_position > head_) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "resume_token is at position ", token_position->value(), ", ahead of the log head ",
+            head_.value()));
+      }
+      wanted = *token_position;
+      expired = wanted < stats.trimmed_through;
+    } else {
+      wanted = std::min(Position(time_position->value() - 1), head_);
+      expired = time_expired;
     }
-    if (*token_position < before_oldest) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "resume_token is at position ", token_position->value(),
-          ", older than the oldest retained position ", stats.oldest.value()));
+    if (expired && !so.restart_from_oldest_on_expiry) {
+      return ExpiredError(wanted, token_position ? "resume_token is at position"
+                                                 : "from_time starts at position");
     }
-    start = *token_position;
+    start = wanted;
+    if (expired) {
+      start = std::max(wanted, stats.trimmed_through);
+      gap.emplace();
+      gap->mutable_gap()->set_from_position(token_position ? wanted.value() : 0);
+      gap->mutable_gap()->set_to_position(start.value());
+    }
+    expiry_base = start;
   } else if (request.start_case() == v1::SubscribeRequest::kFrom &&
              request.from() == v1::SubscribeRequest::START_BEGINNING) {
-    start = before_oldest;
+    // Everything before `oldest` is gone; oldest - 1 reads all that is retained.
+    start = Position(stats.oldest.value() - 1);
   } else {
     start = head_;
   }
 
-  auto session = std::make_shared<Session>(this, *std::move(filter), so, start);
+  auto session = std::make_shared<Session>(this, *std::move(filter), so, start, expiry_base);
   {
     absl::MutexLock sl(&session->mu_);
     v1::SubscribeResponse m;
     m.mutable_subscribed()->set_log_id(tokens_.log_id_text());
     m.mutable_subscribed()->set_head_position(head_.value());
     session->PushControlLocked(m, start, /*token=*/false);
+    if (gap) session->PushControlLocked(*gap, start, /*token=*/false);
   }
   sessions_.emplace(session.get(), session);
   return session;
+}
+
+absl::Status Hub::ExpiredError(Position position, absl::string_view what) const {
+  const storage::LogStats stats = log_->Stats();
+  absl::Status s = absl::OutOfRangeError(absl::StrCat(
+      what, " ", position.value(), ", which retention has passed: events up to position ",
+      stats.trimmed_through.value(), " were deleted; the oldest retained position is ",
+      stats.oldest.value(),
+      " (subscribe from the beginning, or with on_expired = EXPIRED_RESTART_FROM_OLDEST)"));
+  v1::ExpiredDetail detail;
+  detail.set_oldest_position(stats.oldest.value());
+  detail.set_expired_through(stats.trimmed_through.value());
+  s.SetPayload("type.googleapis.com/hookstream.v1.ExpiredDetail",
+               absl::Cord(detail.SerializeAsString()));
+  return s;
 }
 
 Hub::RingResult Hub::CatchUpFromRing(Session* session, Position from) {

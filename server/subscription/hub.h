@@ -70,6 +70,10 @@ class Hub : public storage::CommitListener {
 
   void OnCommit(std::vector<storage::StoredEvent>& events, Position head) override;
 
+  // OUT_OF_RANGE for a start (or cursor) at `position` that retention has passed, with an
+  // ExpiredDetail payload naming what is left.
+  absl::Status ExpiredError(Position position, absl::string_view what) const;
+
   const TokenCodec& tokens() const { return tokens_; }
   storage::Log* log() const { return log_; }
   ThreadPool& readers() { return readers_; }

@@ -17,10 +17,12 @@ v1::SubscribeResponse Checkpoint(const TokenCodec& tokens, Position p) {
 
 }  // namespace
 
-Session::Session(Hub* hub, Filter filter, SessionOptions options, Position start)
+Session::Session(Hub* hub, Filter filter, SessionOptions options, Position start,
+                 Position expiry_base)
     : hub_(hub), filter_(std::move(filter)), options_(options) {
   absl::MutexLock l(&mu_);
   cursor_ = start;
+  expiry_base_ = expiry_base;
   handed_out_ = start;
   token_through_ = start;
   last_message_time_ = hub_->clock()->Now();
@@ -256,11 +258,29 @@ void Session::ReadStep() {
       events.push_back(std::move(ev));
     }
   }
+  // Retention raises its horizon before deleting: if it passed our cursor, this chunk may be
+  // missing events. Never skip silently: fail, or say so with a gap.
+  const Position horizon = hub_->log()->trimmed_through();
   {
     absl::MutexLock l(&mu_);
     read_in_flight_ = false;
     if (mode_ != Mode::kCatchingUp || final_status_) return;
     const bool was_empty = pending_.empty();
+    if (chunk.ok() && horizon > from && horizon > expiry_base_) {
+      if (!options_.restart_from_oldest_on_expiry) {
+        chunk = hub_->ExpiredError(from, "the subscription fell behind retention at position");
+      } else {
+        v1::SubscribeResponse m;
+        m.mutable_gap()->set_from_position(from.value());
+        m.mutable_gap()->set_to_position(horizon.value());
+        PushControlLocked(m, horizon, /*token=*/false);
+        cursor_ = std::max(cursor_, horizon);
+        expiry_base_ = horizon;
+        chunk->events.clear();
+        events.clear();
+        chunk->scanned_through = cursor_;
+      }
+    }
     if (!chunk.ok()) {
       final_status_ = chunk.status();
       mode_ = Mode::kFinished;

@@ -41,6 +41,9 @@ struct SessionOptions {
   absl::Duration heartbeat_interval = absl::Seconds(15);
   // How often a session whose filter matched nothing gets a checkpoint.
   absl::Duration checkpoint_interval = absl::Seconds(1);
+  // When retention overtakes a catching-up session: fail with OUT_OF_RANGE, or send a gap and
+  // continue from what is left.
+  bool restart_from_oldest_on_expiry = false;
 };
 
 // The transport's side: told when the session may have a message. Ref() is called under the
@@ -62,7 +65,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // What the transport should do next: write a message, finish the call, or wait for a wake.
   using Step = std::variant<std::string, Finish, Nothing>;
 
-  Session(Hub* hub, Filter filter, SessionOptions options, Position start);
+  // `expiry_base`: the retention horizon the start point already accounts for; the session has
+  // expired if the horizon passes both it and the session's cursor.
+  Session(Hub* hub, Filter filter, SessionOptions options, Position start, Position expiry_base);
   ~Session();
 
   // Transport side.
@@ -128,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Position token_through_ ABSL_GUARDED_BY(mu_);
   absl::Time last_message_time_ ABSL_GUARDED_BY(mu_);
   absl::Time last_token_time_ ABSL_GUARDED_BY(mu_);
+  Position expiry_base_ ABSL_GUARDED_BY(mu_);
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> final_status_ ABSL_GUARDED_BY(mu_);
   bool finish_returned_ ABSL_GUARDED_BY(mu_) = false;

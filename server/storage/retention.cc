@@ -1,0 +1,116 @@
+#include "server/storage/retention.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "hookstream/internal/records.pb.h"
+#include "hookstream/v1/event_stream.pb.h"
+#include "server/storage/event_codec.h"
+
+namespace hookstream::storage {
+namespace {
+
+absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status ReadError(const rocksdb::Status& s) {
+  return absl::UnavailableError(absl::StrCat("retention scan: ", s.ToString()));
+}
+
+// Ingest time of a stored event, without parsing the payload.
+bool IngestTime(absl::string_view bytes, absl::Time* t) {
+  v1::Event e;
+  if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  *t = absl::FromUnixSeconds(e.ingest_time().seconds()) + absl::Nanoseconds(e.ingest_time().nanos());
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log_cf,
+                                  rocksdb::ColumnFamilyHandle* streams_cf,
+                                  const RetentionPolicy& policy, absl::Time now,
+                                  uint64_t total_bytes, uint64_t head) {
+  TrimPlan plan;
+  plan.new_oldest = head + 1;
+  if (!policy.enabled() || head == 0) return plan;
+  const std::string upper = EncodeBigEndian64(head + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, log_cf));
+
+  const absl::Time age_cutoff =
+      policy.max_age > absl::ZeroDuration() ? now - policy.max_age : absl::InfinitePast();
+  uint64_t excess = policy.max_bytes > 0 && total_bytes > policy.max_bytes
+                        ? total_bytes - policy.max_bytes
+                        : 0;
+  // Stream heads seen this pass (keep_last_per_stream). A head only moves forward, so an old
+  // read keeps an event that could have gone: never the reverse.
+  absl::flat_hash_map<std::string, uint64_t> heads;
+  uint64_t range_begin = 0;  // Open delete range, 0 when none.
+  bool oldest_set = false;
+  size_t deleted = 0;
+
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    uint64_t pos;
+    RoutingFields rf;
+    const absl::string_view value = View(it->value());
+    if (!DecodeBigEndian64(View(it->key()), &pos) || !ScanRoutingFields(value, &rf)) {
+      return absl::DataLossError("retention scan: a stored event is corrupt");
+    }
+    bool expired = excess > 0;
+    if (!expired && age_cutoff != absl::InfinitePast()) {
+      absl::Time t;
+      if (!IngestTime(value, &t)) return absl::DataLossError("retention scan: corrupt event");
+      expired = t < age_cutoff;
+    }
+    if (!expired || deleted >= policy.max_deletes_per_pass) {
+      if (!oldest_set) plan.new_oldest = pos;
+      break;
+    }
+    bool keep = false;
+    if (policy.keep_last_per_stream) {
+      auto h = heads.find(rf.stream);
+      if (h == heads.end()) {
+        std::string rec_bytes;
+        rocksdb::Status s = db->Get(rocksdb::ReadOptions(), streams_cf,
+                                    rocksdb::Slice(rf.stream.data(), rf.stream.size()),
+                                    &rec_bytes);
+        if (!s.ok()) return ReadError(s);
+        internal::StreamRecord rec;
+        if (!rec.ParseFromString(rec_bytes)) {
+          return absl::DataLossError("retention scan: a stream record is corrupt");
+        }
+        h = heads.emplace(std::string(rf.stream), rec.head_position()).first;
+      }
+      keep = h->second == pos;
+    }
+    if (keep) {
+      if (!oldest_set) {
+        plan.new_oldest = pos;
+        oldest_set = true;
+      }
+      if (range_begin != 0) {
+        plan.delete_ranges.emplace_back(range_begin, pos);
+        range_begin = 0;
+      }
+      continue;
+    }
+    if (range_begin == 0) range_begin = pos;
+    plan.through = pos;
+    StreamTrim& st = plan.streams[rf.stream];
+    ++st.removed;
+    st.max_removed_seq = std::max(st.max_removed_seq, rf.seq);
+    ++plan.removed_events;
+    plan.removed_bytes += value.size();
+    excess = excess > value.size() ? excess - value.size() : 0;
+    ++deleted;
+  }
+  if (!it->status().ok()) return ReadError(it->status());
+  if (range_begin != 0) plan.delete_ranges.emplace_back(range_begin, plan.through + 1);
+  if (!it->Valid() && !oldest_set) plan.new_oldest = head + 1;
+  return plan;
+}
+
+}  // namespace hookstream::storage
