@@ -140,6 +140,8 @@ class EmbeddedLog final : public Log {
   absl::StatusOr<ReadChunk> Read(Position after, const ReadLimits& limits,
                                  ReadFilter filter) const override;
   absl::StatusOr<v1::StreamInfo> GetStream(absl::string_view stream) const override;
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenLastPerStream(
+      absl::FunctionRef<bool(absl::string_view stream)> stream_filter) const override;
   absl::StatusOr<std::vector<v1::StreamInfo>> ListStreams(
       absl::string_view start_after, size_t limit,
       absl::FunctionRef<bool(absl::string_view)> keep, bool* more) const override;
@@ -742,6 +744,95 @@ absl::StatusOr<ReadChunk> EmbeddedLog::Read(Position after, const ReadLimits& li
   if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
   if (reached_end) chunk.scanned_through = Position(head);
   return chunk;
+}
+
+// Reads the stream heads of one RocksDB snapshot: the state record of the same snapshot names
+// the head, so the snapshot and "everything after head" meet with no gap and no overlap.
+class EmbeddedSnapshotReader final : public SnapshotReader {
+ public:
+  EmbeddedSnapshotReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log_cf,
+                         const rocksdb::Snapshot* snapshot, Position head,
+                         std::vector<uint64_t> positions)
+      : db_(db), log_cf_(log_cf), snapshot_(snapshot), head_(head),
+        positions_(std::move(positions)) {}
+  ~EmbeddedSnapshotReader() override { db_->ReleaseSnapshot(snapshot_); }
+
+  Position head() const override { return head_; }
+
+  absl::StatusOr<std::vector<StoredEvent>> Next(const ReadLimits& limits) override {
+    std::vector<StoredEvent> out;
+    size_t bytes = 0;
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    while (next_ < positions_.size() && out.size() < limits.max_events &&
+           bytes < limits.max_bytes) {
+      const uint64_t pos = positions_[next_++];
+      std::string value;
+      rocksdb::Status s = db_->Get(ro, log_cf_, EncodeBigEndian64(pos), &value);
+      if (s.IsNotFound()) continue;  // Trimmed before the snapshot (no keep_last_per_stream).
+      if (!s.ok()) return FromRocks(s, "reading the stream snapshot");
+      RoutingFields rf;
+      if (!ScanRoutingFields(value, &rf)) {
+        return absl::DataLossError(absl::StrCat("the event at position ", pos, " is corrupt"));
+      }
+      StoredEvent ev;
+      ev.position = Position(pos);
+      ev.seq = Seq(rf.seq);
+      ev.stream = std::string(rf.stream);
+      ev.type = std::string(rf.type);
+      ev.bytes = std::move(value);
+      bytes += ev.bytes.size();
+      out.push_back(std::move(ev));
+    }
+    return out;
+  }
+
+ private:
+  rocksdb::DB* const db_;
+  rocksdb::ColumnFamilyHandle* const log_cf_;
+  const rocksdb::Snapshot* const snapshot_;
+  const Position head_;
+  const std::vector<uint64_t> positions_;  // Sorted.
+  size_t next_ = 0;
+};
+
+absl::StatusOr<std::unique_ptr<SnapshotReader>> EmbeddedLog::OpenLastPerStream(
+    absl::FunctionRef<bool(absl::string_view stream)> stream_filter) const {
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  std::string value;
+  LogState st;
+  rocksdb::Status s = db_->Get(ro, meta_cf_, kStateKey, &value);
+  if (s.ok()) {
+    std::optional<LogState> decoded = LogState::Decode(value);
+    if (!decoded) {
+      db_->ReleaseSnapshot(snapshot);
+      return absl::DataLossError("the log state record is corrupt");
+    }
+    st = *decoded;
+  } else if (!s.IsNotFound()) {
+    db_->ReleaseSnapshot(snapshot);
+    return FromRocks(s, "reading the log state");
+  }
+  std::vector<uint64_t> positions;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!stream_filter(View(it->key()))) continue;
+    internal::StreamRecord rec;
+    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      db_->ReleaseSnapshot(snapshot);
+      return absl::DataLossError("a stream record is corrupt");
+    }
+    if (rec.event_count() > 0) positions.push_back(rec.head_position());
+  }
+  if (!it->status().ok()) {
+    db_->ReleaseSnapshot(snapshot);
+    return FromRocks(it->status(), "listing streams for a snapshot");
+  }
+  std::sort(positions.begin(), positions.end());
+  return std::make_unique<EmbeddedSnapshotReader>(db_.get(), log_cf_, snapshot,
+                                                  Position(st.head), std::move(positions));
 }
 
 absl::StatusOr<v1::StreamInfo> EmbeddedLog::GetStream(absl::string_view stream) const {

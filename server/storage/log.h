@@ -88,6 +88,17 @@ struct FaultHooks {
   std::function<absl::Status()> before_read;    // before each Read()
 };
 
+// The latest event of each matching stream as of one moment (a consistent snapshot), read in
+// position order in bounded chunks. Owned by one reader at a time.
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader() = default;
+  // The log head the snapshot reflects: continue live reading after it.
+  virtual Position head() const = 0;
+  // The next events, in position order; empty when the snapshot is exhausted.
+  virtual absl::StatusOr<std::vector<StoredEvent>> Next(const ReadLimits& limits) = 0;
+};
+
 class Log {
  public:
   virtual ~Log() = default;
@@ -107,6 +118,11 @@ class Log {
   // Reads committed events after `after` (exclusive), up to the head at the time of the call.
   virtual absl::StatusOr<ReadChunk> Read(Position after, const ReadLimits& limits,
                                          ReadFilter filter) const = 0;
+
+  // A snapshot of the latest retained event of every stream `stream_filter` accepts whose type
+  // `filter` accepts (START_LAST_PER_STREAM).
+  virtual absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenLastPerStream(
+      absl::FunctionRef<bool(absl::string_view stream)> stream_filter) const = 0;
 
   // Stream metadata; NOT_FOUND when the stream has no events.
   virtual absl::StatusOr<v1::StreamInfo> GetStream(absl::string_view stream) const = 0;

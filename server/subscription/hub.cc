@@ -13,14 +13,6 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
-void EraseOne(std::vector<Session*>& v, Session* s) {
-  auto it = std::find(v.begin(), v.end(), s);
-  if (it != v.end()) {
-    *it = v.back();
-    v.pop_back();
-  }
-}
-
 }  // namespace
 
 Hub::Hub(storage::Log* log, HubOptions options)
@@ -103,10 +95,9 @@ absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeReque
   } else if (request.start_case() == v1::SubscribeRequest::kFrom &&
              request.from() != v1::SubscribeRequest::START_NOW &&
              request.from() != v1::SubscribeRequest::START_BEGINNING) {
-    if (request.from() == v1::SubscribeRequest::START_LAST_PER_STREAM) {
-      return absl::UnimplementedError("START_LAST_PER_STREAM is not served yet");
+    if (request.from() != v1::SubscribeRequest::START_LAST_PER_STREAM) {
+      return absl::InvalidArgumentError("from: unknown start");
     }
-    return absl::InvalidArgumentError("from: unknown start");
   }
 
   absl::MutexLock l(&mu_);
@@ -162,6 +153,10 @@ absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeReque
     m.mutable_subscribed()->set_head_position(head_.value());
     session->PushControlLocked(m, start, /*token=*/false);
     if (gap) session->PushControlLocked(*gap, start, /*token=*/false);
+    // The snapshot is opened on the reader pool: listing many streams must not hold a gRPC
+    // thread.
+    session->in_snapshot_ = request.start_case() == v1::SubscribeRequest::kFrom &&
+                            request.from() == v1::SubscribeRequest::START_LAST_PER_STREAM;
   }
   sessions_.emplace(session.get(), session);
   return session;
@@ -221,28 +216,12 @@ Hub::RingResult Hub::CatchUpFromRing(Session* session, Position from) {
 
 void Hub::AddLiveLocked(Session* session) {
   if (!live_.insert(session).second) return;
-  if (session->filter().exact_streams_only()) {
-    for (const StreamPattern& p : session->filter().patterns()) {
-      std::vector<Session*>& v = live_by_stream_[p.text()];
-      if (std::find(v.begin(), v.end(), session) == v.end()) v.push_back(session);
-    }
-  } else {
-    live_wildcard_.push_back(session);
-  }
+  live_index_.Add(session->filter().patterns(), session);
 }
 
 void Hub::RemoveLiveLocked(Session* session) {
   if (live_.erase(session) == 0) return;
-  if (session->filter().exact_streams_only()) {
-    for (const StreamPattern& p : session->filter().patterns()) {
-      auto it = live_by_stream_.find(p.text());
-      if (it == live_by_stream_.end()) continue;
-      EraseOne(it->second, session);
-      if (it->second.empty()) live_by_stream_.erase(it);
-    }
-  } else {
-    EraseOne(live_wildcard_, session);
-  }
+  live_index_.Remove(session->filter().patterns(), session);
 }
 
 void Hub::Remove(Session* session) {
@@ -292,17 +271,11 @@ void Hub::OnCommit(std::vector<storage::StoredEvent>& events, Position head) {
       if (w != nullptr) wakes.push_back(w);
     };
     for (const LiveEventPtr& e : live) {
-      if (!live_by_stream_.empty()) {
-        auto it = live_by_stream_.find(e->stream);
-        if (it != live_by_stream_.end()) {
-          for (Session* s : it->second) {
-            if (s->filter().MatchesType(e->type)) offer(s, e);
-          }
-        }
-      }
-      for (Session* s : live_wildcard_) {
-        if (s->filter().Matches(e->stream, e->type)) offer(s, e);
-      }
+      // A session indexed under several matching patterns is offered the event more than
+      // once; Offer ignores what it already queued.
+      live_index_.ForEachMatch(e->stream, [&](Session* s) {
+        if (s->filter().MatchesType(e->type)) offer(s, e);
+      });
       // Sessions that fell behind leave the live set before the next event is offered.
       for (Session* s : fell_behind) RemoveLiveLocked(s);
       fell_behind.clear();

@@ -6,8 +6,8 @@
 // session joins the live set under it only once it has everything up to the head the appender
 // last published, so nothing is missed or doubled at the handoff.
 //
-// Fan-out cost: sessions whose filter names exact streams are indexed by stream; only the
-// others are checked against every event.
+// Fan-out cost: live sessions are indexed by their stream patterns in a token trie, so an event
+// costs work only for the sessions whose patterns match its stream.
 //
 // Threads: Subscribe from gRPC threads; OnCommit on the appender thread; the ticker on its own
 // thread; catch-up reads on the reader pool. Lock order: Hub::mu_ -> Session::mu_.
@@ -30,6 +30,7 @@
 #include "server/common/clock.h"
 #include "server/common/thread_pool.h"
 #include "server/storage/log.h"
+#include "server/subscription/pattern_index.h"
 #include "server/subscription/session.h"
 #include "server/subscription/token.h"
 
@@ -101,8 +102,7 @@ class Hub : public storage::CommitListener {
   std::deque<LiveEventPtr> ring_ ABSL_GUARDED_BY(mu_);  // Dense positions, oldest first.
   size_t ring_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<Session*, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::vector<Session*>> live_by_stream_ ABSL_GUARDED_BY(mu_);
-  std::vector<Session*> live_wildcard_ ABSL_GUARDED_BY(mu_);
+  PatternIndex<Session> live_index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Session*> live_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 

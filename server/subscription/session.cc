@@ -133,7 +133,9 @@ Waker* Session::AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Positi
 
 Waker* Session::Tick(absl::Time now, Position head) {
   absl::MutexLock l(&mu_);
-  if (mode_ == Mode::kFinished || final_status_ || !pending_.empty()) return nullptr;
+  if (mode_ == Mode::kFinished || final_status_ || !pending_.empty() || in_snapshot_) {
+    return nullptr;
+  }
   // With nothing queued, everything matching up to `covered` was handed out.
   const Position covered = mode_ == Mode::kLive ? std::max(cursor_, head) : cursor_;
   v1::SubscribeResponse m;
@@ -215,11 +217,92 @@ void Session::MaybeScheduleReadLocked() {
   hub_->readers().Schedule([self = shared_from_this()] { self->ReadStep(); });
 }
 
+void Session::SnapshotStep(std::unique_ptr<storage::SnapshotReader> snapshot) {
+  storage::ReadLimits limits;
+  limits.max_bytes = std::max<size_t>(options_.buffer_bytes / 2, 1);
+  limits.max_events = std::max<size_t>(options_.max_batch_events, 1);
+  absl::StatusOr<std::vector<storage::StoredEvent>> chunk = snapshot->Next(limits);
+  std::vector<LiveEventPtr> events;
+  if (chunk.ok()) {
+    for (storage::StoredEvent& se : *chunk) {
+      if (!filter_.MatchesType(se.type)) continue;
+      auto ev = std::make_shared<LiveEvent>();
+      ev->position = se.position;
+      ev->seq = se.seq;
+      ev->entry = EncodeBatchEntry(se.bytes, hub_->tokens().Encode(se.position));
+      ev->stream = std::move(se.stream);
+      ev->type = std::move(se.type);
+      events.push_back(std::move(ev));
+    }
+  }
+  Waker* wake = nullptr;
+  {
+    absl::MutexLock l(&mu_);
+    read_in_flight_ = false;
+    if (mode_ != Mode::kCatchingUp || final_status_) return;
+    const bool was_empty = pending_.empty();
+    if (!chunk.ok()) {
+      final_status_ = chunk.status();
+      mode_ = Mode::kFinished;
+      pending_.clear();
+      pending_bytes_ = 0;
+      wake = WakerForLocked(true);
+    } else {
+      for (LiveEventPtr& e : events) {
+        Item item;
+        item.covers = e->position;
+        item.carries_token = true;
+        pending_bytes_ += e->entry.size();
+        item.event = std::move(e);
+        pending_.push_back(std::move(item));
+      }
+      if (chunk->empty()) {
+        // The snapshot reflects the log up to its head: continue right after it.
+        in_snapshot_ = false;
+        cursor_ = snapshot->head();
+        v1::SubscribeResponse m;
+        m.mutable_snapshot_end()->set_resume_token(hub_->tokens().Encode(cursor_));
+        PushControlLocked(m, cursor_, /*token=*/true);
+      } else {
+        snapshot_ = std::move(snapshot);
+      }
+      MaybeScheduleReadLocked();
+      wake = WakerForLocked(was_empty && !pending_.empty());
+    }
+  }
+  if (wake != nullptr) wake->WakeAndUnref();
+  if (!chunk.ok()) hub_->Remove(this);
+}
+
 void Session::ReadStep() {
   Position from;
+  std::unique_ptr<storage::SnapshotReader> snapshot;
+  bool in_snapshot;
   {
     absl::MutexLock l(&mu_);
     from = cursor_;
+    snapshot = std::move(snapshot_);
+    in_snapshot = in_snapshot_;
+  }
+  if (in_snapshot) {
+    if (snapshot == nullptr) {
+      absl::StatusOr<std::unique_ptr<storage::SnapshotReader>> opened =
+          hub_->log()->OpenLastPerStream(
+              [this](absl::string_view stream) { return filter_.MatchesStream(stream); });
+      if (!opened.ok()) {
+        Waker* wake = Terminate(opened.status());
+        {
+          absl::MutexLock l(&mu_);
+          read_in_flight_ = false;
+        }
+        if (wake != nullptr) wake->WakeAndUnref();
+        hub_->Remove(this);
+        return;
+      }
+      snapshot = *std::move(opened);
+    }
+    SnapshotStep(std::move(snapshot));
+    return;
   }
   Waker* wake = nullptr;
   switch (hub_->CatchUpFromRing(this, from)) {

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "server/common/types.h"
+#include "server/storage/log.h"
 #include "server/subscription/filter.h"
 #include "server/subscription/wire.h"
 
@@ -107,8 +108,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Position cursor() const;
   bool finished() const;
 
-  // Reader pool: one step of catching up (ring, else disk).
+  // Reader pool: one step of catching up (snapshot, else ring, else disk).
   void ReadStep();
+  // One chunk of the START_LAST_PER_STREAM snapshot; snapshot_end after the last.
+  void SnapshotStep(std::unique_ptr<storage::SnapshotReader> snapshot);
 
   void MaybeScheduleReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushControlLocked(const v1::SubscribeResponse& msg, Position covers, bool token)
@@ -134,6 +137,10 @@ class Session : public std::enable_shared_from_this<Session> {
   absl::Time last_message_time_ ABSL_GUARDED_BY(mu_);
   absl::Time last_token_time_ ABSL_GUARDED_BY(mu_);
   Position expiry_base_ ABSL_GUARDED_BY(mu_);
+  // START_LAST_PER_STREAM: the snapshot still being delivered (read tasks only, one at a time).
+  std::unique_ptr<storage::SnapshotReader> snapshot_ ABSL_GUARDED_BY(mu_);
+  // From the start of a START_LAST_PER_STREAM session until its snapshot_end is queued.
+  bool in_snapshot_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> final_status_ ABSL_GUARDED_BY(mu_);
   bool finish_returned_ ABSL_GUARDED_BY(mu_) = false;

@@ -517,6 +517,92 @@ TEST_P(EventStreamTest, HealthServiceReportsServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "HealthCheckResponse{status: SERVING}";
 }
 
+TEST_P(EventStreamTest, LastPerStreamSendsEachStreamsLatestEventThenSnapshotEndThenLive) {
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(Publish(stub(), {MakeEvent(absl::StrCat("cam/", i % 4), i % 2 ? "a" : "b",
+                                           absl::StrCat(i))})
+                    .ok());
+  }
+  ASSERT_TRUE(Publish(stub(), {MakeEvent("other/x")}).ok());
+  v1::SubscribeRequest req;
+  req.set_from(v1::SubscribeRequest::START_LAST_PER_STREAM);
+  req.add_streams("cam/*");
+  SubscribeClient sub(stub(), req);
+  ASSERT_TRUE(sub.WaitForCaughtUp());
+  ASSERT_TRUE(Publish(stub(), {MakeEvent("cam/1", "a", "live")}).ok());
+  ASSERT_TRUE(sub.WaitForEvents(5));
+  auto st = sub.Snapshot();
+  // The snapshot: positions 27-30 (the last event of cam/2, cam/3, cam/0, cam/1), in position
+  // order, then snapshot_end, then (nothing in between) caught_up and the live event.
+  ASSERT_EQ(st.events.size(), 5u);
+  EXPECT_EQ(st.events[0].event().position(), 27u);
+  EXPECT_EQ(st.events[1].event().position(), 28u);
+  EXPECT_EQ(st.events[2].event().position(), 29u);
+  EXPECT_EQ(st.events[3].event().position(), 30u);
+  EXPECT_EQ(st.events[4].event().position(), 32u);
+  EXPECT_EQ(st.events[3].event().seq(), 8u);
+  int snapshot_end_at = -1;
+  for (size_t i = 0; i < st.messages.size(); ++i) {
+    if (st.messages[i].has_snapshot_end()) snapshot_end_at = static_cast<int>(i);
+  }
+  ASSERT_GE(snapshot_end_at, 0);
+  size_t events_before = 0;
+  for (int i = 0; i < snapshot_end_at; ++i) {
+    if (st.messages[i].has_events()) events_before += st.messages[i].events().events_size();
+  }
+  EXPECT_EQ(events_before, 4u);
+  // Its token continues after position 31 (the snapshot's head).
+  SubscribeClient resumed(stub(), FromToken(st.messages[snapshot_end_at].snapshot_end().resume_token(), {"cam/*"}));
+  ASSERT_TRUE(resumed.WaitForEvents(1));
+  EXPECT_EQ(resumed.Snapshot().events[0].event().position(), 32u);
+}
+
+TEST_P(EventStreamTest, LastPerStreamSnapshotToLiveSeamHoldsUnderConcurrentPublishing) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> published{0};
+  std::thread publisher([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      ASSERT_TRUE(Publish(stub(), {MakeEvent(absl::StrCat("seam/", i % 20))}).ok());
+      ++published;
+    }
+  });
+  while (published.load() < 300) std::this_thread::yield();
+  v1::SubscribeRequest req;
+  req.set_from(v1::SubscribeRequest::START_LAST_PER_STREAM);
+  SubscribeClient sub(stub(), req);
+  ASSERT_TRUE(sub.WaitForCaughtUp());
+  while (published.load() < 800) std::this_thread::yield();
+  stop = true;
+  publisher.join();
+  const uint64_t head = Head(stub());
+  ASSERT_TRUE(sub.WaitUntil([&](const SubscribeClient::State& s) {
+    return !s.events.empty() && s.events.back().event().position() == head;
+  }));
+  // Per stream: the snapshot's event, then every later event of the stream, seqs consecutive:
+  // nothing lost or doubled where the snapshot hands over to live delivery.
+  auto st = sub.Snapshot();
+  std::map<std::string, uint64_t> last_seq;
+  uint64_t last_position = 0;
+  for (const auto& d : st.events) {
+    EXPECT_GT(d.event().position(), last_position);
+    last_position = d.event().position();
+    auto it = last_seq.find(d.event().stream());
+    if (it != last_seq.end()) {
+      EXPECT_EQ(d.event().seq(), it->second + 1) << d.event().stream();
+    }
+    last_seq[d.event().stream()] = d.event().seq();
+  }
+  for (const auto& [stream, seq] : last_seq) {
+    grpc::ClientContext ctx;
+    v1::GetStreamRequest get;
+    get.set_stream(stream);
+    v1::StreamInfo info;
+    ASSERT_TRUE(stub().GetStream(&ctx, get, &info).ok());
+    EXPECT_EQ(seq, info.head_seq()) << stream;
+  }
+  EXPECT_EQ(last_seq.size(), 20u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, EventStreamTest,
                          ::testing::Values(Transport::kInProcess, Transport::kTcp),
                          [](const auto& info) { return TransportName(info.param); });
