@@ -17,6 +17,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/client_callback.h"
 #include "hookstream/v1/event_stream.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7070", "hookstreamd gRPC address");
@@ -26,6 +27,9 @@ ABSL_FLAG(int, size, 256, "payload bytes per event");
 ABSL_FLAG(int, streams, 1000, "distinct streams");
 ABSL_FLAG(int, connections, 4, "concurrent publishers, each on its own channel");
 ABSL_FLAG(int, inflight, 16, "publish_stream: requests in flight per call");
+ABSL_FLAG(int, count, 1000, "idle: subscriptions to hold");
+ABSL_FLAG(int, channels, 10, "idle: connections the subscriptions are spread over");
+ABSL_FLAG(double, hold_seconds, 10, "idle/slow: how long to hold the subscriptions");
 
 namespace {
 
@@ -138,6 +142,63 @@ int CatchUp() {
   return got >= want ? 0 : 1;
 }
 
+// Holds --count subscriptions (each on its own stream, START_NOW) spread over --channels
+// connections, without a thread each; prints "ready" once all are live, then holds.
+class IdleReader : public grpc::ClientReadReactor<hookstream::v1::SubscribeResponse> {
+ public:
+  IdleReader(EventStream::Stub& stub, const std::string& stream, std::atomic<int>* live,
+             bool read_after_first)
+      : live_(live), read_after_first_(read_after_first) {
+    request_.add_streams(stream);
+    stub.async()->Subscribe(&context_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (response_.has_caught_up()) ++*live_;
+    // A slow reader stops reading once it is live: everything else piles up in the server.
+    if (read_after_first_ || !response_.has_caught_up()) StartRead(&response_);
+  }
+  void OnDone(const grpc::Status&) override {}
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  grpc::ClientContext context_;
+  hookstream::v1::SubscribeRequest request_;
+  hookstream::v1::SubscribeResponse response_;
+  std::atomic<int>* live_;
+  bool read_after_first_;
+};
+
+int Hold(bool slow) {
+  const int count = slow ? 1 : absl::GetFlag(FLAGS_count);
+  const int channels = std::max(1, std::min(count, absl::GetFlag(FLAGS_channels)));
+  std::vector<std::unique_ptr<EventStream::Stub>> stubs;
+  for (int c = 0; c < channels; ++c) stubs.push_back(EventStream::NewStub(NewChannel(c)));
+  std::atomic<int> live{0};
+  std::vector<std::unique_ptr<IdleReader>> readers;
+  const auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    // The slow reader subscribes to everything; idle ones each to a stream nobody publishes to.
+    readers.push_back(std::make_unique<IdleReader>(
+        *stubs[i % channels], slow ? "bench/>" : absl::StrCat("idle/", i), &live, !slow));
+  }
+  while (live.load() < count) {
+    if (std::chrono::duration<double>(Clock::now() - start).count() > 120) {
+      std::cerr << "only " << live.load() << " of " << count << " subscriptions went live\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::cout << "ready subscriptions=" << count << " channels=" << channels << std::endl;
+  std::this_thread::sleep_for(
+      std::chrono::duration<double>(absl::GetFlag(FLAGS_hold_seconds)));
+  for (auto& r : readers) r->Cancel();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,6 +207,8 @@ int main(int argc, char** argv) {
   if (mode == "publish") return Publish(false);
   if (mode == "publish_stream") return Publish(true);
   if (mode == "catchup") return CatchUp();
-  std::cerr << "usage: hookstream_bench publish|publish_stream|catchup [--flags]\n";
+  if (mode == "idle") return Hold(false);
+  if (mode == "slow") return Hold(true);
+  std::cerr << "usage: hookstream_bench publish|publish_stream|catchup|idle|slow [--flags]\n";
   return 2;
 }

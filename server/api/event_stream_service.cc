@@ -24,6 +24,10 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+absl::Status DrainingError() {
+  return absl::UnavailableError("the server is draining: publish again elsewhere or later");
+}
+
 }  // namespace
 
 EventStreamService::EventStreamService(storage::Log* log, subscription::Hub* hub,
@@ -33,6 +37,7 @@ EventStreamService::EventStreamService(storage::Log* log, subscription::Hub* hub
 grpc::ServerUnaryReactor* EventStreamService::Publish(grpc::CallbackServerContext* context,
                                                       const v1::PublishRequest* request,
                                                       v1::PublishResponse* response) {
+  if (draining_.load()) return FinishNow(context, DrainingError());
   if (absl::Status s = ValidatePublishRequest(*request, options_.publish); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -52,7 +57,8 @@ grpc::ServerUnaryReactor* EventStreamService::Publish(grpc::CallbackServerContex
 
 grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
 EventStreamService::PublishStream(grpc::CallbackServerContext* context) {
-  return new PublishStreamReactor(log_, options_.publish, options_.publish_stream_max_in_flight);
+  return new PublishStreamReactor(log_, options_.publish, options_.publish_stream_max_in_flight,
+                                  &draining_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* EventStreamService::Subscribe(

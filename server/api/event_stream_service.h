@@ -7,6 +7,8 @@
 #ifndef HOOKSTREAM_SERVER_API_EVENT_STREAM_SERVICE_H_
 #define HOOKSTREAM_SERVER_API_EVENT_STREAM_SERVICE_H_
 
+#include <atomic>
+
 #include "hookstream/v1/event_stream.grpc.pb.h"
 #include "server/api/validation.h"
 #include "server/storage/log.h"
@@ -27,6 +29,10 @@ class EventStreamService final
  public:
   // `log` and `hub` must outlive the service.
   EventStreamService(storage::Log* log, subscription::Hub* hub, EventStreamOptions options);
+
+  // Answers new publishes with UNAVAILABLE from now on (SIGTERM drain), so producers retry
+  // elsewhere instead of racing the transport's shutdown.
+  void StartDrain() { draining_.store(true); }
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
                                     const v1::PublishRequest* request,
@@ -49,6 +55,7 @@ class EventStreamService final
   storage::Log* const log_;
   subscription::Hub* const hub_;
   const EventStreamOptions options_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace hookstream::api

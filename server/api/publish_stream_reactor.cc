@@ -8,8 +8,9 @@
 namespace hookstream::api {
 
 PublishStreamReactor::PublishStreamReactor(storage::Log* log, PublishLimits limits,
-                                           size_t max_in_flight)
-    : log_(log), limits_(limits), max_in_flight_(max_in_flight) {
+                                           size_t max_in_flight,
+                                           const std::atomic<bool>* draining)
+    : log_(log), limits_(limits), max_in_flight_(max_in_flight), draining_(draining) {
   Pump();
 }
 
@@ -19,7 +20,10 @@ void PublishStreamReactor::OnReadDone(bool ok) {
     read_in_flight_ = false;
     reads_done_ = true;  // Client half-closed (or the call broke).
   } else {
-    absl::Status invalid = ValidatePublishRequest(request_, limits_);
+    absl::Status invalid =
+        draining_->load()
+            ? absl::UnavailableError("the server is draining: publish again elsewhere or later")
+            : ValidatePublishRequest(request_, limits_);
     std::vector<v1::EventInput> events;
     if (invalid.ok()) {
       events.assign(std::make_move_iterator(request_.mutable_events()->begin()),

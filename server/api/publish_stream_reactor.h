@@ -8,6 +8,7 @@
 #ifndef HOOKSTREAM_SERVER_API_PUBLISH_STREAM_REACTOR_H_
 #define HOOKSTREAM_SERVER_API_PUBLISH_STREAM_REACTOR_H_
 
+#include <atomic>
 #include <deque>
 #include <optional>
 
@@ -25,7 +26,9 @@ namespace hookstream::api {
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
  public:
-  PublishStreamReactor(storage::Log* log, PublishLimits limits, size_t max_in_flight);
+  // `draining`, when it turns true, makes every later request fail the call with UNAVAILABLE.
+  PublishStreamReactor(storage::Log* log, PublishLimits limits, size_t max_in_flight,
+                       const std::atomic<bool>* draining);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -44,6 +47,7 @@ class PublishStreamReactor final
   storage::Log* const log_;
   const PublishLimits limits_;
   const size_t max_in_flight_;
+  const std::atomic<bool>* const draining_;
   std::atomic<int> refs_{1};
 
   absl::Mutex mu_;

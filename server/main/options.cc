@@ -46,6 +46,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::Config& config) 
   if (ret.has_max_age()) o.log.retention.max_age = FromProto(ret.max_age());
   o.log.retention.max_bytes = ret.max_bytes();
   o.log.retention.keep_last_per_stream = ret.keep_last_per_stream();
+  o.log.retention.max_events_per_stream = ret.max_events_per_stream();
   if (ret.has_check_interval()) {
     o.log.retention.check_interval = FromProto(ret.check_interval());
     if (o.log.retention.check_interval < absl::Milliseconds(10)) {

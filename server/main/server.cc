@@ -49,6 +49,7 @@ void Server::Drain(absl::Duration grace) {
   drained_ = true;
   grpc_->GetHealthCheckService()->SetServingStatus(false);
   const absl::Time deadline = absl::Now() + grace;
+  event_stream_->StartDrain();
   hub_->Shutdown();
   // Let every subscription deliver its UNAVAILABLE before the transport goes: a call still
   // open at grpc::Server::Shutdown would reach its client as CANCELLED instead.

@@ -32,6 +32,7 @@ constexpr char kIdentityKey[] = "identity";
 constexpr char kStateKey[] = "state";
 constexpr char kLogFamily[] = "log";
 constexpr char kStreamsFamily[] = "streams";
+constexpr char kIndexFamily[] = "index";
 constexpr uint32_t kFormatVersion = 1;
 
 // Debian's Abseil has its own string_view type, distinct from std::string_view.
@@ -198,6 +199,7 @@ class EmbeddedLog final : public Log {
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   std::string log_id_;
   std::string token_key_;
   CommitListener* listener_ = nullptr;
@@ -248,6 +250,7 @@ absl::Status EmbeddedLog::Open() {
       {rocksdb::kDefaultColumnFamilyName, cf_opts},
       {kLogFamily, cf_opts},
       {kStreamsFamily, cf_opts},
+      {kIndexFamily, cf_opts},
   };
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, options_.data_dir, families, &handles_, &raw);
@@ -259,6 +262,7 @@ absl::Status EmbeddedLog::Open() {
   meta_cf_ = handles_[0];
   log_cf_ = handles_[1];
   streams_cf_ = handles_[2];
+  index_cf_ = handles_[3];
   if (absl::Status st = Recover(); !st.ok()) return st;
   appender_ = std::thread([this] { AppenderLoop(); });
   if (options_.retention.enabled()) trimmer_ = std::thread([this] { TrimmerLoop(); });
@@ -438,11 +442,19 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   for (const auto& [begin, end] : plan.delete_ranges) {
     if (s.ok()) s = batch.DeleteRange(log_cf_, EncodeBigEndian64(begin), EncodeBigEndian64(end));
   }
+  for (uint64_t pos : plan.delete_positions) {
+    if (s.ok()) s = batch.Delete(log_cf_, EncodeBigEndian64(pos));
+  }
   absl::flat_hash_map<std::string, internal::StreamRecord> changed;
   for (const auto& [name, trim] : plan.streams) {
     auto it = streams_.find(name);
     if (it == streams_.end()) continue;
     internal::StreamRecord rec = it->second;
+    // A stream's deleted seqs are a prefix: its index entries go as one range.
+    if (s.ok()) {
+      s = batch.DeleteRange(index_cf_, IndexKey(name, rec.first_seq()),
+                            IndexKey(name, trim.max_removed_seq + 1));
+    }
     rec.set_event_count(rec.event_count() > trim.removed ? rec.event_count() - trim.removed : 0);
     rec.set_first_seq(std::max(rec.first_seq(), trim.max_removed_seq + 1));
     if (s.ok()) s = batch.Put(streams_cf_, name, rec.SerializeAsString());
@@ -460,17 +472,24 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   }
   for (auto& [name, rec] : changed) streams_.insert_or_assign(name, std::move(rec));
   state_ = st;
-  oldest_pub_.store(plan.new_oldest, std::memory_order_release);
+  uint64_t oldest = plan.new_oldest;
+  if (oldest == 0) {  // Single deletions: look the first retained event up.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+    it->SeekToFirst();
+    oldest = state_.head + 1;
+    if (it->Valid() && !DecodeBigEndian64(View(it->key()), &oldest)) oldest = state_.head + 1;
+  }
+  oldest_pub_.store(oldest, std::memory_order_release);
   PublishStats();
   HS_LOG(INFO) << "retention: deleted " << plan.removed_events << " events ("
                << plan.removed_bytes << " bytes) through position " << plan.through
-               << "; oldest retained position " << plan.new_oldest;
+               << "; oldest retained position " << oldest;
 }
 
 absl::StatusOr<uint64_t> EmbeddedLog::Trim() {
   absl::MutexLock trim_lock(&trim_mu_);
   absl::StatusOr<TrimPlan> plan =
-      PlanTrim(db_.get(), log_cf_, streams_cf_, options_.retention, options_.clock->Now(),
+      PlanTrim(db_.get(), log_cf_, streams_cf_, index_cf_, options_.retention, options_.clock->Now(),
                bytes_pub_.load(std::memory_order_relaxed), head().value());
   if (!plan.ok()) return plan.status();
   if (plan->removed_events == 0) return 0;
@@ -652,6 +671,10 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     rocksdb::Status s;
     for (const StoredEvent& ev : committed) {
       s = batch.Put(log_cf_, EncodeBigEndian64(ev.position.value()), ev.bytes);
+      if (s.ok()) {
+        s = batch.Put(index_cf_, IndexKey(ev.stream, ev.seq.value()),
+                      EncodeIndexValue(ev.position.value(), ev.bytes.size()));
+      }
       if (!s.ok()) break;
     }
     for (const auto& [name, rec] : staged_streams) {

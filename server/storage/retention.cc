@@ -24,15 +24,82 @@ bool IngestTime(absl::string_view bytes, absl::Time* t) {
   return true;
 }
 
+// Adds to `plan` the oldest events of streams that hold more than the per-stream limit, beyond
+// what the plan already deletes of them.
+absl::Status PlanPerStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* streams_cf,
+                           rocksdb::ColumnFamilyHandle* index_cf, const RetentionPolicy& policy,
+                           size_t budget, TrimPlan* plan) {
+  std::unique_ptr<rocksdb::Iterator> sit(db->NewIterator(rocksdb::ReadOptions(), streams_cf));
+  for (sit->SeekToFirst(); sit->Valid() && budget > 0; sit->Next()) {
+    internal::StreamRecord rec;
+    if (!rec.ParseFromArray(sit->value().data(), static_cast<int>(sit->value().size()))) {
+      return absl::DataLossError("retention scan: a stream record is corrupt");
+    }
+    const std::string name(View(sit->key()));
+    StreamTrim* planned = nullptr;
+    if (auto it = plan->streams.find(name); it != plan->streams.end()) planned = &it->second;
+    const uint64_t planned_removed = planned ? planned->removed : 0;
+    if (rec.event_count() <= planned_removed + policy.max_events_per_stream) continue;
+    uint64_t to_remove = rec.event_count() - planned_removed - policy.max_events_per_stream;
+    to_remove = std::min<uint64_t>(to_remove, budget);
+    const uint64_t from_seq =
+        std::max<uint64_t>(rec.first_seq(), planned ? planned->max_removed_seq + 1 : 0);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), index_cf));
+    const std::string prefix = name + std::string(1, '\0');
+    for (it->Seek(IndexKey(name, from_seq)); it->Valid() && to_remove > 0; it->Next()) {
+      const absl::string_view key = View(it->key());
+      const absl::string_view value = View(it->value());
+      uint64_t seq, pos, size;
+      if (key.substr(0, prefix.size()) != prefix) break;
+      if (!DecodeBigEndian64(key.substr(prefix.size()), &seq) || value.size() != 16 ||
+          !DecodeBigEndian64(value.substr(0, 8), &pos) ||
+          !DecodeBigEndian64(value.substr(8, 8), &size)) {
+        return absl::DataLossError("retention scan: a stream index entry is corrupt");
+      }
+      plan->delete_positions.push_back(pos);
+      StreamTrim& st = plan->streams[name];
+      ++st.removed;
+      st.max_removed_seq = std::max(st.max_removed_seq, seq);
+      plan->through = std::max(plan->through, pos);
+      ++plan->removed_events;
+      plan->removed_bytes += size;
+      --to_remove;
+      --budget;
+    }
+    if (!it->status().ok()) return ReadError(it->status());
+  }
+  if (!sit->status().ok()) return ReadError(sit->status());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string IndexKey(absl::string_view stream, uint64_t seq) {
+  std::string key(stream);
+  key.push_back('\0');
+  key.append(EncodeBigEndian64(seq));
+  return key;
+}
+
+std::string EncodeIndexValue(uint64_t position, uint64_t size) {
+  return EncodeBigEndian64(position) + EncodeBigEndian64(size);
+}
 
 absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log_cf,
                                   rocksdb::ColumnFamilyHandle* streams_cf,
+                                  rocksdb::ColumnFamilyHandle* index_cf,
                                   const RetentionPolicy& policy, absl::Time now,
                                   uint64_t total_bytes, uint64_t head) {
   TrimPlan plan;
   plan.new_oldest = head + 1;
   if (!policy.enabled() || head == 0) return plan;
+  if (policy.max_age <= absl::ZeroDuration() && policy.max_bytes == 0) {
+    absl::Status s =
+        PlanPerStream(db, streams_cf, index_cf, policy, policy.max_deletes_per_pass, &plan);
+    if (!s.ok()) return s;
+    plan.new_oldest = 0;  // Unknown: the appender looks it up after applying.
+    return plan;
+  }
   const std::string upper = EncodeBigEndian64(head + 1);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -110,6 +177,12 @@ absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* 
   if (!it->status().ok()) return ReadError(it->status());
   if (range_begin != 0) plan.delete_ranges.emplace_back(range_begin, plan.through + 1);
   if (!it->Valid() && !oldest_set) plan.new_oldest = head + 1;
+  if (policy.max_events_per_stream > 0 && deleted < policy.max_deletes_per_pass) {
+    absl::Status s = PlanPerStream(db, streams_cf, index_cf, policy,
+                                   policy.max_deletes_per_pass - deleted, &plan);
+    if (!s.ok()) return s;
+    if (!plan.delete_positions.empty()) plan.new_oldest = 0;  // Looked up after applying.
+  }
   return plan;
 }
 

@@ -187,7 +187,10 @@ Hub::RingResult Hub::CatchUpFromRing(Session* session, Position from) {
       wake = session->AppendAndMaybeJoin({}, from, /*live=*/true, head_);
       AddLiveLocked(session);
       result = RingResult::kJoinedLive;
-    } else if (ring_.empty() || ring_.front()->position > from.next()) {
+    } else if (ring_.empty() || ring_.front()->position > from.next() ||
+               from < log_->trimmed_through()) {
+      // Not in memory, or retention may have deleted some of it (the ring still holds what
+      // retention took): disk tells.
       return RingResult::kNotCovered;
     } else {
       // Positions in the ring are dense: index = position - first position.
