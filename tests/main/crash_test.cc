@@ -39,6 +39,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "hookstream/v1/event_stream.grpc.pb.h"
+#include "tests/testutil/server_process.h"
 #include "tests/testutil/subscribe_client.h"
 #include "tests/testutil/test_server.h"
 
@@ -52,6 +53,10 @@ using ::hookstream::testing::FromToken;
 using ::hookstream::testing::MakeEvent;
 using ::hookstream::testing::Publish;
 using ::hookstream::testing::SubscribeClient;
+using ::hookstream::testing::DescribeWaitStatus;
+using ::hookstream::testing::PollUntil;
+using ::hookstream::testing::ReadFile;
+using ::hookstream::testing::ServerProcess;
 using ::hookstream::testing::TempDir;
 
 constexpr int kRounds = 6;
@@ -60,155 +65,9 @@ constexpr int kStreamsPerPublisher = 5;
 constexpr int kMinKillDelayMs = 50;
 constexpr int kMaxKillDelayMs = 400;
 constexpr int kDedupChecksPerRound = 5;
-constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 constexpr absl::Duration kWaitTimeout = absl::Seconds(30);
 constexpr absl::Duration kExitTimeout = absl::Seconds(30);
-constexpr absl::Duration kPollInterval = absl::Milliseconds(5);
 constexpr size_t kMaxProblemsShown = 20;
-
-// Polls `done` every few milliseconds until it holds or `timeout` passes: for conditions nobody
-// can signal to this process (a file another process writes, a child's exit).
-bool PollUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(kPollInterval);
-  }
-  return true;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return absl::StrCat("killed by signal ", WTERMSIG(status));
-  return absl::StrCat("wait status ", status);
-}
-
-// One hookstreamd child process on port 0, its stderr in a file. The destructor SIGKILLs a child
-// that still runs, so a failing test never leaves a server behind.
-class ServerProcess {
- public:
-  ServerProcess(std::string data_dir, std::string log_path)
-      : data_dir_(std::move(data_dir)), log_path_(std::move(log_path)) {}
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // Spawns the server and waits for its start line, which names the bound port.
-  void Start() {
-    // Everything the child needs is prepared before fork(): this process has threads, so the
-    // child may only make async-signal-safe calls until exec.
-    std::vector<std::string> args = {HOOKSTREAMD_PATH, absl::StrCat("--data_dir=", data_dir_),
-                                     "--grpc_listen=127.0.0.1:0"};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const char* log_path = log_path_.c_str();
-    const pid_t parent = getpid();
-    pid_ = fork();
-    ASSERT_GE(pid_, 0) << "fork: " << std::strerror(errno);
-    if (pid_ == 0) RunChild(parent, log_path, argv.data());
-
-    std::optional<int> early_exit;
-    const bool started = PollUntil(
-        [&] {
-          if (ParsePort()) return true;
-          int status = 0;
-          if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            early_exit = status;
-            return true;
-          }
-          return false;
-        },
-        kStartTimeout);
-    ASSERT_FALSE(early_exit.has_value())
-        << HOOKSTREAMD_PATH << " " << DescribeWaitStatus(*early_exit)
-        << " before starting (127: it could not be run); its log:\n"
-        << Log();
-    ASSERT_TRUE(started) << "no start line from hookstreamd within " << kStartTimeout
-                         << "; its log:\n"
-                         << Log();
-  }
-
-  // In the forked child. The server dies with the test process even when that is killed and no
-  // destructor runs; it starts with no signals blocked and default dispositions.
-  [[noreturn]] static void RunChild(pid_t parent, const char* log_path, char* const* argv) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl = {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig : {SIGTERM, SIGINT, SIGPIPE}) sigaction(sig, &dfl, nullptr);
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-        dup2(out, STDERR_FILENO) < 0) {
-      _exit(127);
-    }
-    execve(argv[0], argv, environ);
-    _exit(127);
-  }
-
-  // kill -9, then reaps the child; it must not have died on its own before.
-  void Kill9() {
-    ASSERT_GT(pid_, 0);
-    ASSERT_EQ(kill(pid_, SIGKILL), 0) << std::strerror(errno);
-    int status = 0;
-    ASSERT_EQ(waitpid(pid_, &status, 0), pid_) << std::strerror(errno);
-    pid_ = -1;
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "hookstreamd ended before the kill: " << DescribeWaitStatus(status) << "; its log:\n"
-        << Log();
-  }
-
-  // SIGTERM (the drain path). The wait status, or nullopt if it did not exit within `timeout`
-  // (the destructor then kills it).
-  std::optional<int> Terminate(absl::Duration timeout) {
-    if (pid_ <= 0 || kill(pid_, SIGTERM) != 0) return std::nullopt;
-    int status = 0;
-    if (!PollUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) {
-      return std::nullopt;
-    }
-    pid_ = -1;
-    return status;
-  }
-
-  int port() const { return port_; }
-  std::string Log() const { return ReadFile(log_path_); }
-
- private:
-  bool ParsePort() {
-    const std::string log = Log();
-    const size_t start = log.find("hookstreamd started:");
-    if (start == std::string::npos) return false;
-    const size_t end = log.find('\n', start);  // The line is written whole, but maybe not yet.
-    if (end == std::string::npos) return false;
-    const std::string line = log.substr(start, end - start);
-    const size_t at = line.find("(port ");
-    if (at == std::string::npos) return false;
-    const size_t close = line.find(')', at);
-    const std::string digits = line.substr(at + 6, close - at - 6);
-    return close != std::string::npos && absl::SimpleAtoi(digits, &port_) && port_ > 0;
-  }
-
-  const std::string data_dir_;
-  const std::string log_path_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 // A fresh channel per server start: nothing is reused from before a kill.
 struct Client {
@@ -550,7 +409,9 @@ TEST(CrashTest, KillNineAtRandomMomentsLosesNoAcknowledgedEventAndKeepsTokensVal
   // subscribe until a kill -9 at a random moment. The last start only verifies, then drains.
   for (int round = 0;; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
-    ServerProcess server(data_dir, absl::StrCat(dir.path(), "/hookstreamd-", round, ".log"));
+    ServerProcess server(HOOKSTREAMD_PATH, data_dir,
+                         absl::StrCat(dir.path(), "/hookstreamd-", round, ".log"),
+                         {"--http_listen=127.0.0.1:0"});
     ASSERT_NO_FATAL_FAILURE(server.Start());
     Client client(server.port());
     ASSERT_TRUE(client.channel->WaitForConnected(absl::ToChronoTime(absl::Now() + kWaitTimeout)));
