@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -11,14 +12,19 @@
 #include "absl/strings/escaping.h"
 #include "server/common/config.h"
 #include "server/common/logging.h"
+#include "server/ingest/zlm_hook_config.h"
 #include "server/main/options.h"
 #include "server/main/server.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Data directory of the embedded store (default ./data)");
 ABSL_FLAG(std::string, grpc_listen, "", "gRPC listen address (default 127.0.0.1:7070)");
 ABSL_FLAG(std::string, http_listen, "",
-          "HTTP listen address for ZLMediaKit hooks and metrics (default 127.0.0.1:7080)");
+          "HTTP listen address for ZLMediaKit hooks and /healthz (default 127.0.0.1:7080; "
+          "\"off\" for none)");
 ABSL_FLAG(std::string, config, "", "Config file (YAML or JSON); flags override it");
+ABSL_FLAG(bool, print_zlm_config, false,
+          "Print the [hook] section for ZLMediaKit's config.ini (URLs from --http_listen / the "
+          "config file, ?token= from zlm.tokens) and exit");
 
 namespace {
 
@@ -40,10 +46,25 @@ int Run() {
   if (!absl::GetFlag(FLAGS_http_listen).empty()) {
     config.set_http_listen(absl::GetFlag(FLAGS_http_listen));
   }
+  // The default address is a convenience: when it is taken, run without HTTP rather than not at
+  // all. An address asked for explicitly must be served.
+  const bool http_default = config.http_listen().empty();
+  if (http_default) config.set_http_listen("127.0.0.1:7080");
+  if (config.http_listen() == "off") config.clear_http_listen();
   absl::StatusOr<hookstream::ServerOptions> options = hookstream::ServerOptionsFromConfig(config);
   if (!options.ok()) {
     HS_LOG(ERROR) << options.status().message();
     return 2;
+  }
+  options->http_optional = http_default;
+  if (absl::GetFlag(FLAGS_print_zlm_config)) {
+    const auto& tokens = options->zlm.tokens;
+    std::string token;
+    if (tokens.size() == 1) token = tokens.begin()->second;
+    if (tokens.size() > 1) token = "<your token from zlm.tokens>";
+    std::cout << hookstream::ingest::ZlmHookConfigBlock(
+        config.http_listen().empty() ? "127.0.0.1:7080" : config.http_listen(), token);
+    return 0;
   }
 
   // Signals are taken by sigwait below; block them before any thread starts so none of the
@@ -67,10 +88,6 @@ int Run() {
                << " head_position=" << stats.head.value() << " events=" << stats.event_count
                << " streams=" << stats.stream_count << " grpc=" << options->grpc_listen
                << " (port " << (*server)->grpc_port() << ")";
-  if (!config.http_listen().empty()) {
-    HS_LOG(WARNING) << "http_listen=" << config.http_listen()
-                    << ": the HTTP listener (ZLMediaKit hooks, /metrics) is not in this build yet";
-  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -86,7 +103,8 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "hookstreamd: durable, ordered event streams over gRPC.\n"
-      "  hookstreamd [--data_dir=./data] [--grpc_listen=127.0.0.1:7070] [--config=FILE]");
+      "  hookstreamd [--data_dir=./data] [--grpc_listen=127.0.0.1:7070]\n"
+      "              [--http_listen=127.0.0.1:7080] [--config=FILE] [--print_zlm_config]");
   absl::ParseCommandLine(argc, argv);
   return Run();
 }

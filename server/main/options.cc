@@ -19,6 +19,21 @@ absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::Config& config) 
   ServerOptions o;
   o.log.data_dir = config.data_dir().empty() ? "./data" : config.data_dir();
   if (!config.grpc_listen().empty()) o.grpc_listen = config.grpc_listen();
+  o.http_listen = config.http_listen();
+  const v1::HttpConfig& http = config.http();
+  if (http.max_body_bytes() != 0) o.http.max_body_bytes = http.max_body_bytes();
+  if (http.has_idle_timeout()) {
+    o.http.idle_timeout = FromProto(http.idle_timeout());
+    if (o.http.idle_timeout < absl::Seconds(1)) return BadValue("http.idle_timeout", "at least 1s");
+  }
+  if (http.max_connections() != 0) o.http.max_connections = http.max_connections();
+  if (http.threads() != 0) {
+    if (http.threads() > 64) return BadValue("http.threads", "at most 64");
+    o.http.threads = static_cast<int>(http.threads());
+  }
+  absl::StatusOr<ingest::ZlmOptions> zlm = ingest::ZlmOptionsFromConfig(config.zlm());
+  if (!zlm.ok()) return zlm.status();
+  o.zlm = *std::move(zlm);
 
   const v1::LimitsConfig& limits = config.limits();
   if (limits.max_event_bytes() != 0) {

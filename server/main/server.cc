@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/common/logging.h"
 
 namespace hookstream {
 
@@ -33,6 +34,35 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         absl::StrCat("cannot serve gRPC on ", options.grpc_listen, " (address in use?)"));
   }
   server->grpc_->GetHealthCheckService()->SetServingStatus(true);
+
+  if (!options.http_listen.empty()) {
+    options.zlm.max_event_bytes = options.api.publish.max_event_bytes;
+    absl::StatusOr<std::unique_ptr<ingest::ZlmIngest>> zlm =
+        ingest::ZlmIngest::Start(server->log_.get(), options.zlm);
+    if (!zlm.ok()) return zlm.status();
+    server->zlm_ = *std::move(zlm);
+    options.http.listen = options.http_listen;
+    ingest::ZlmIngest* ingest = server->zlm_.get();
+    std::vector<http::HttpServer::Route> routes;
+    routes.push_back({ingest::kHookPathPrefix, [ingest](http::Request req, http::Responder r) {
+                        ingest->HandleHook(std::move(req), std::move(r));
+                      }});
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
+        http::HttpServer::Start(options.http, std::move(routes));
+    if (!http.ok() && options.http_optional) {
+      HS_LOG(WARNING) << "HTTP listener off: " << http.status().message()
+                      << " (set --http_listen to choose another address)";
+      server->zlm_->Stop();
+      server->zlm_.reset();
+    } else if (!http.ok()) {
+      return http.status();
+    } else {
+      server->http_ = *std::move(http);
+      HS_LOG(INFO) << "http listening on " << options.http_listen << ", port "
+                   << server->http_->port()
+                   << ": ZLMediaKit hooks at /index/hook/<hook>, /healthz";
+    }
+  }
   return server;
 }
 
@@ -47,6 +77,13 @@ std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
 void Server::Drain(absl::Duration grace) {
   if (drained_ || grpc_ == nullptr) return;
   drained_ = true;
+  if (http_ != nullptr) {
+    // Hooks first: stop accepting, store and answer what is in flight (it needs the log), then
+    // close the listener.
+    http_->BeginDrain();
+    zlm_->Stop();
+    http_->Drain(absl::Now() + grace);
+  }
   grpc_->GetHealthCheckService()->SetServingStatus(false);
   const absl::Time deadline = absl::Now() + grace;
   event_stream_->StartDrain();

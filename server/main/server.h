@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/api/event_stream_service.h"
+#include "server/http/http_server.h"
+#include "server/ingest/zlm_ingest.h"
 #include "server/storage/embedded_log.h"
 #include "server/subscription/hub.h"
 
@@ -26,6 +28,14 @@ struct ServerOptions {
   storage::EmbeddedLogOptions log;
   subscription::HubOptions hub;
   api::EventStreamOptions api;
+  // host:port for HTTP (ZLMediaKit hooks, /healthz); port 0 picks a free one (see http_port());
+  // empty: no HTTP listener.
+  std::string http_listen;
+  // When set, an http_listen that cannot be bound is logged and HTTP stays off instead of failing
+  // the start (hookstreamd's implicit default address only).
+  bool http_optional = false;
+  http::HttpServerOptions http;
+  ingest::ZlmOptions zlm;
 };
 
 class Server {
@@ -36,15 +46,19 @@ class Server {
 
   // The bound gRPC port (0 when not listening on TCP).
   int grpc_port() const { return port_; }
+  // The bound HTTP port (0 when there is no HTTP listener).
+  int http_port() const { return http_ == nullptr ? 0 : http_->port(); }
   std::shared_ptr<grpc::Channel> InProcessChannel();
 
-  // SIGTERM: report NOT_SERVING, end subscriptions with UNAVAILABLE, stop accepting calls,
-  // let in-flight publishes finish (up to `grace`, then cancel what remains), close the log.
-  // Idempotent.
+  // SIGTERM: stop the HTTP listener (in-flight hooks are stored and answered first, /healthz
+  // answers 503 meanwhile), report NOT_SERVING, end subscriptions with UNAVAILABLE, stop
+  // accepting calls, let in-flight publishes finish (up to `grace`, then cancel what remains),
+  // close the log. Idempotent.
   void Drain(absl::Duration grace = absl::Seconds(10));
 
   storage::Log* log() const { return log_.get(); }
   subscription::Hub* hub() const { return hub_.get(); }
+  ingest::ZlmIngest* zlm_ingest() const { return zlm_.get(); }
 
  private:
   Server() = default;
@@ -53,6 +67,10 @@ class Server {
   std::unique_ptr<subscription::Hub> hub_;
   std::unique_ptr<api::EventStreamService> event_stream_;
   std::unique_ptr<grpc::Server> grpc_;
+  // Declared after log_: destroyed first, after Drain closed the log (whose Close acks the
+  // ingest's last appends).
+  std::unique_ptr<ingest::ZlmIngest> zlm_;
+  std::unique_ptr<http::HttpServer> http_;
   int port_ = 0;
   bool drained_ = false;
 };

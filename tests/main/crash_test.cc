@@ -411,7 +411,7 @@ TEST(CrashTest, KillNineAtRandomMomentsLosesNoAcknowledgedEventAndKeepsTokensVal
     SCOPED_TRACE(absl::StrCat("round ", round));
     ServerProcess server(HOOKSTREAMD_PATH, data_dir,
                          absl::StrCat(dir.path(), "/hookstreamd-", round, ".log"),
-                         {"--http_listen=127.0.0.1:0"});
+                         {"--http_listen=off"});
     ASSERT_NO_FATAL_FAILURE(server.Start());
     Client client(server.port());
     ASSERT_TRUE(client.channel->WaitForConnected(absl::ToChronoTime(absl::Now() + kWaitTimeout)));

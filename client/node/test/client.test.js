@@ -71,7 +71,7 @@ class ServerProcess {
   }
 
   start(port = 0) {
-    const args = [this.binary, `--data_dir=${this.dataDir}`, `--grpc_listen=127.0.0.1:${port}`];
+    const args = [this.binary, `--data_dir=${this.dataDir}`, `--grpc_listen=127.0.0.1:${port}`, "--http_listen=off"];
     const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
     const [cmd, ...rest] = setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...args] : args;
     this.log += `==== ${args.join(' ')}\n`;

@@ -42,7 +42,8 @@ class ServerProcess:
     def start(self, port=0, timeout=30):
         """Starts the server (port 0: any free port) and waits for its start line."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        args = [self.binary, "--data_dir=" + self.data_dir, "--grpc_listen=127.0.0.1:%d" % port]
+        args = [self.binary, "--data_dir=" + self.data_dir, "--grpc_listen=127.0.0.1:%d" % port,
+                "--http_listen=off"]
         setpriv = shutil.which("setpriv")
         if setpriv:
             args = [setpriv, "--pdeathsig", "KILL", "--"] + args
