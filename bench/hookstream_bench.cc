@@ -6,6 +6,8 @@
 //   hookstream_bench catchup --server=... --events=200000
 //
 // Prints one line of key=value figures per run, so scripts can collect medians.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -16,6 +18,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/client_callback.h"
 #include "hookstream/v1/event_stream.grpc.pb.h"
@@ -44,6 +48,11 @@ std::shared_ptr<grpc::Channel> NewChannel(int index) {
                                    args);
 }
 
+const std::string& RunId() {
+  static const std::string id = absl::StrCat(getpid(), "-", absl::ToUnixNanos(absl::Now()));
+  return id;
+}
+
 hookstream::v1::PublishRequest MakeBatch(int worker, int64_t first, int n) {
   static const std::string payload(absl::GetFlag(FLAGS_size), 'x');
   hookstream::v1::PublishRequest req;
@@ -53,7 +62,9 @@ hookstream::v1::PublishRequest MakeBatch(int worker, int64_t first, int n) {
     const int64_t k = first + i;
     e->set_stream(absl::StrCat("bench/s", k % streams));
     e->set_type("bench.event");
-    e->set_source(absl::StrCat("bench-", worker));
+    // A source unique to this run: ids repeat across runs, and the server would (rightly)
+    // de-duplicate them inside its window.
+    e->set_source(absl::StrCat("bench-", RunId(), "-", worker));
     e->set_id(absl::StrCat(worker, "-", k));
     e->set_data(payload);
   }

@@ -244,12 +244,7 @@ void Hub::OnCommit(std::vector<storage::StoredEvent>& events, Position head) {
   live.reserve(events.size());
   size_t group_bytes = 0;
   for (storage::StoredEvent& se : events) {
-    auto ev = std::make_shared<LiveEvent>();
-    ev->position = se.position;
-    ev->seq = se.seq;
-    ev->entry = EncodeBatchEntry(se.bytes, tokens_.Encode(se.position));
-    ev->stream = std::move(se.stream);
-    ev->type = std::move(se.type);
+    LiveEventPtr ev = ToLiveEvent(se, tokens_);
     group_bytes += ev->entry.size();
     live.push_back(std::move(ev));
   }

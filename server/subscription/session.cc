@@ -226,13 +226,7 @@ void Session::SnapshotStep(std::unique_ptr<storage::SnapshotReader> snapshot) {
   if (chunk.ok()) {
     for (storage::StoredEvent& se : *chunk) {
       if (!filter_.MatchesType(se.type)) continue;
-      auto ev = std::make_shared<LiveEvent>();
-      ev->position = se.position;
-      ev->seq = se.seq;
-      ev->entry = EncodeBatchEntry(se.bytes, hub_->tokens().Encode(se.position));
-      ev->stream = std::move(se.stream);
-      ev->type = std::move(se.type);
-      events.push_back(std::move(ev));
+      events.push_back(ToLiveEvent(se, hub_->tokens()));
     }
   }
   Waker* wake = nullptr;
@@ -332,13 +326,7 @@ void Session::ReadStep() {
   if (chunk.ok()) {
     events.reserve(chunk->events.size());
     for (storage::StoredEvent& se : chunk->events) {
-      auto ev = std::make_shared<LiveEvent>();
-      ev->position = se.position;
-      ev->seq = se.seq;
-      ev->entry = EncodeBatchEntry(se.bytes, hub_->tokens().Encode(se.position));
-      ev->stream = std::move(se.stream);
-      ev->type = std::move(se.type);
-      events.push_back(std::move(ev));
+      events.push_back(ToLiveEvent(se, hub_->tokens()));
     }
   }
   // Retention raises its horizon before deleting: if it passed our cursor, this chunk may be

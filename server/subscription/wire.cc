@@ -34,6 +34,16 @@ size_t HeaderSize(int field, size_t len) {
 
 }  // namespace
 
+LiveEventPtr ToLiveEvent(storage::StoredEvent& stored, const TokenCodec& tokens) {
+  auto ev = std::make_shared<LiveEvent>();
+  ev->position = stored.position;
+  ev->seq = stored.seq;
+  ev->entry = EncodeBatchEntry(stored.bytes, tokens.Encode(stored.position));
+  ev->stream = std::move(stored.stream);
+  ev->type = std::move(stored.type);
+  return ev;
+}
+
 std::string EncodeBatchEntry(absl::string_view event_bytes, absl::string_view token) {
   const size_t body = HeaderSize(kDeliveredEventField, event_bytes.size()) + event_bytes.size() +
                       HeaderSize(kDeliveredTokenField, token.size()) + token.size();

@@ -13,6 +13,8 @@
 #include "absl/types/span.h"
 #include "hookstream/v1/event_stream.pb.h"
 #include "server/common/types.h"
+#include "server/storage/log.h"
+#include "server/subscription/token.h"
 
 namespace hookstream::subscription {
 
@@ -26,6 +28,10 @@ struct LiveEvent {
   std::string entry;
 };
 using LiveEventPtr = std::shared_ptr<const LiveEvent>;
+
+// A committed event (from a commit, a disk read or a snapshot) ready for delivery: its entry
+// is encoded once here, with its resume token. Moves the stream and type out of `stored`.
+LiveEventPtr ToLiveEvent(storage::StoredEvent& stored, const TokenCodec& tokens);
 
 // The EventBatch entry for a serialized hookstream.v1.Event and its resume token.
 std::string EncodeBatchEntry(absl::string_view event_bytes, absl::string_view token);
