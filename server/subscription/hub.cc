@@ -309,16 +309,24 @@ bool Hub::WaitUntilNoSessions(absl::Duration timeout) {
 }
 
 void Hub::TickerLoop() {
+  std::vector<std::shared_ptr<Session>> sessions;
   while (!stop_ticker_.WaitForNotificationWithTimeout(options_.tick_period)) {
-    std::vector<Waker*> wakes;
+    // Take the head and the session list under the lock, tick outside it: with ten thousand
+    // sessions the walk must not hold up commits. Every event up to `head` was offered before
+    // `head` was published, so a session with nothing queued has handled everything up to it.
+    Position head;
     {
       absl::MutexLock l(&mu_);
-      const absl::Time now = options_.clock->Now();
-      for (auto& [raw, session] : sessions_) {
-        if (Waker* w = session->Tick(now, head_); w != nullptr) wakes.push_back(w);
-      }
+      head = head_;
+      sessions.clear();
+      sessions.reserve(sessions_.size());
+      for (auto& [raw, session] : sessions_) sessions.push_back(session);
     }
-    for (Waker* w : wakes) w->WakeAndUnref();
+    const absl::Time now = options_.clock->Now();
+    for (const std::shared_ptr<Session>& session : sessions) {
+      if (Waker* w = session->Tick(now, head); w != nullptr) w->WakeAndUnref();
+    }
+    sessions.clear();  // Release them before sleeping.
   }
 }
 

@@ -48,7 +48,7 @@ struct HubOptions {
   // Shortest heartbeat a client may ask for.
   absl::Duration min_heartbeat_interval = absl::Milliseconds(100);
   // How often the ticker looks for due checkpoints and heartbeats (real time).
-  absl::Duration tick_period = absl::Milliseconds(50);
+  absl::Duration tick_period = absl::Milliseconds(100);
   Clock* clock = Clock::Real();
 };
 

@@ -7,8 +7,9 @@
 // the appender. Everything queued is handed out in order by Next(), one message at a time, to
 // the transport that writes it.
 //
-// Threads: Next/Detach/Cancel from the transport (gRPC reactor) threads; Offer/JoinLive/Tick
-// from the hub (under the hub's lock); ReadStep on the reader pool. Lock order: hub -> session.
+// Threads: Next/Detach/Cancel from the transport (gRPC reactor) threads; Offer and
+// AppendAndMaybeJoin from the hub (under the hub's lock); Tick from the hub's ticker; ReadStep
+// on the reader pool. Lock order: hub -> session.
 // Lifetime: shared by the transport, the hub and in-flight read tasks.
 #ifndef HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
 #define HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
@@ -101,7 +102,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // live at `head`. Returns the waker to wake, if any.
   Waker* AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Position through, bool live,
                             Position head);
-  // Periodic: queues checkpoints and heartbeats when due.
+  // Periodic, from the ticker without the hub lock: queues checkpoints and heartbeats when
+  // due. `head` must be a head every event up to which was already offered.
   Waker* Tick(absl::Time now, Position head);
   // Ends the session with `status` after the message in flight (drain, storage failure).
   Waker* Terminate(absl::Status status);
