@@ -155,13 +155,15 @@ Waker* Session::Tick(absl::Time now, Position head) {
 Waker* Session::Terminate(absl::Status status) {
   absl::MutexLock l(&mu_);
   if (mode_ == Mode::kFinished) return nullptr;
+  return FinishLocked(std::move(status));
+}
+
+Waker* Session::FinishLocked(absl::Status status) {
   mode_ = Mode::kFinished;
   if (!final_status_) final_status_ = std::move(status);
-  const bool was_empty = pending_.empty();
   pending_.clear();
   pending_bytes_ = 0;
   // Wake even with an empty queue: the transport must come and take the Finish.
-  (void)was_empty;
   return WakerForLocked(true);
 }
 
@@ -236,11 +238,7 @@ void Session::SnapshotStep(std::unique_ptr<storage::SnapshotReader> snapshot) {
     if (mode_ != Mode::kCatchingUp || final_status_) return;
     const bool was_empty = pending_.empty();
     if (!chunk.ok()) {
-      final_status_ = chunk.status();
-      mode_ = Mode::kFinished;
-      pending_.clear();
-      pending_bytes_ = 0;
-      wake = WakerForLocked(true);
+      wake = FinishLocked(chunk.status());
     } else {
       for (LiveEventPtr& e : events) {
         Item item;
@@ -353,11 +351,7 @@ void Session::ReadStep() {
       }
     }
     if (!chunk.ok()) {
-      final_status_ = chunk.status();
-      mode_ = Mode::kFinished;
-      pending_.clear();
-      pending_bytes_ = 0;
-      wake = WakerForLocked(true);
+      wake = FinishLocked(chunk.status());
     } else {
       for (LiveEventPtr& e : events) {
         if (e->position > cursor_) PushEventLocked(std::move(e));

@@ -120,6 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushEventLocked(LiveEventPtr event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Waker* WakerForLocked(bool was_empty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the session with `status` (kept if one is already set), dropping what is queued.
+  Waker* FinishLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Hub* const hub_;
   const Filter filter_;
