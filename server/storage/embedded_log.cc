@@ -102,6 +102,17 @@ google::protobuf::Timestamp ToProtoTime(absl::Time t) {
   return ts;
 }
 
+// A committed event read back from the log; `rf` was scanned from `bytes`.
+StoredEvent ToStoredEvent(uint64_t position, const RoutingFields& rf, absl::string_view bytes) {
+  StoredEvent ev;
+  ev.position = Position(position);
+  ev.seq = Seq(rf.seq);
+  ev.stream = std::string(rf.stream);
+  ev.type = std::string(rf.type);
+  ev.bytes = std::string(bytes);
+  return ev;
+}
+
 struct PendingAppend {
   std::vector<v1::EventInput> events;
   AppendCallback done;
@@ -755,14 +766,8 @@ absl::StatusOr<ReadChunk> EmbeddedLog::Read(Position after, const ReadLimits& li
     ++scanned;
     chunk.scanned_through = Position(pos);
     if (!filter(rf.stream, rf.type)) continue;
-    StoredEvent ev;
-    ev.position = Position(pos);
-    ev.seq = Seq(rf.seq);
-    ev.stream = std::string(rf.stream);
-    ev.type = std::string(rf.type);
-    ev.bytes = std::string(value);
-    bytes += ev.bytes.size();
-    chunk.events.push_back(std::move(ev));
+    chunk.events.push_back(ToStoredEvent(pos, rf, value));
+    bytes += chunk.events.back().bytes.size();
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
   if (reached_end) chunk.scanned_through = Position(head);
@@ -798,14 +803,8 @@ class EmbeddedSnapshotReader final : public SnapshotReader {
       if (!ScanRoutingFields(value, &rf)) {
         return absl::DataLossError(absl::StrCat("the event at position ", pos, " is corrupt"));
       }
-      StoredEvent ev;
-      ev.position = Position(pos);
-      ev.seq = Seq(rf.seq);
-      ev.stream = std::string(rf.stream);
-      ev.type = std::string(rf.type);
-      ev.bytes = std::move(value);
-      bytes += ev.bytes.size();
-      out.push_back(std::move(ev));
+      out.push_back(ToStoredEvent(pos, rf, value));
+      bytes += out.back().bytes.size();
     }
     return out;
   }
