@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -33,6 +34,7 @@ constexpr char kStateKey[] = "state";
 constexpr char kLogFamily[] = "log";
 constexpr char kStreamsFamily[] = "streams";
 constexpr char kIndexFamily[] = "index";
+constexpr char kKvFamily[] = "kv";
 constexpr uint32_t kFormatVersion = 1;
 
 // Debian's Abseil has its own string_view type, distinct from std::string_view.
@@ -177,6 +179,10 @@ class EmbeddedLog final : public Log {
   }
   absl::StatusOr<Position> FindByTime(absl::Time t) const override;
   absl::StatusOr<uint64_t> Trim() override;
+  absl::Status WriteMeta(std::vector<MetaWrite> writes) override;
+  absl::StatusOr<std::optional<std::string>> GetMeta(absl::string_view key) const override;
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(
+      absl::string_view prefix, absl::string_view start_after, size_t limit) const override;
 
   void Close() override {
     {
@@ -211,6 +217,7 @@ class EmbeddedLog final : public Log {
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* kv_cf_ = nullptr;
   std::string log_id_;
   std::string token_key_;
   CommitListener* listener_ = nullptr;
@@ -262,6 +269,7 @@ absl::Status EmbeddedLog::Open() {
       {kLogFamily, cf_opts},
       {kStreamsFamily, cf_opts},
       {kIndexFamily, cf_opts},
+      {kKvFamily, cf_opts},
   };
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, options_.data_dir, families, &handles_, &raw);
@@ -274,6 +282,7 @@ absl::Status EmbeddedLog::Open() {
   log_cf_ = handles_[1];
   streams_cf_ = handles_[2];
   index_cf_ = handles_[3];
+  kv_cf_ = handles_[4];
   if (absl::Status st = Recover(); !st.ok()) return st;
   appender_ = std::thread([this] { AppenderLoop(); });
   if (options_.retention.enabled()) trimmer_ = std::thread([this] { TrimmerLoop(); });
@@ -529,6 +538,45 @@ void EmbeddedLog::TrimmerLoop() {
       if (*removed < options_.retention.max_deletes_per_pass) break;
     }
   }
+}
+
+absl::Status EmbeddedLog::WriteMeta(std::vector<MetaWrite> writes) {
+  rocksdb::WriteBatch batch;
+  for (const MetaWrite& w : writes) {
+    rocksdb::Status s = w.value.has_value() ? batch.Put(kv_cf_, ToSlice(w.key), ToSlice(*w.value))
+                                            : batch.Delete(kv_cf_, ToSlice(w.key));
+    if (!s.ok()) return FromRocks(s, "writing metadata");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &batch), "writing metadata");
+}
+
+absl::StatusOr<std::optional<std::string>> EmbeddedLog::GetMeta(absl::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kv_cf_, ToSlice(key), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocks(s, "reading metadata");
+  return value;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EmbeddedLog::ScanMeta(
+    absl::string_view prefix, absl::string_view start_after, size_t limit) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), kv_cf_));
+  if (start_after.empty() || start_after < prefix) {
+    it->Seek(ToSlice(prefix));
+  } else {
+    it->Seek(ToSlice(start_after));
+    if (it->Valid() && View(it->key()) == start_after) it->Next();
+  }
+  for (; it->Valid() && out.size() < limit; it->Next()) {
+    absl::string_view key = View(it->key());
+    if (!absl::StartsWith(key, prefix)) break;
+    out.emplace_back(std::string(key), std::string(View(it->value())));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning metadata");
+  return out;
 }
 
 absl::StatusOr<Position> EmbeddedLog::FindByTime(absl::Time t) const {

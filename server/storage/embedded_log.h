@@ -4,6 +4,8 @@
 //   default  identity (log id, token key), state (head position, counters)
 //   log      big-endian position -> serialized hookstream.v1.Event
 //   streams  stream name -> hookstream.internal.StreamRecord
+//   index    (stream, seq) -> position, size (per-stream retention)
+//   kv       Log::WriteMeta's key/value metadata (webhook cursors, dead letters)
 // One appender thread takes every pending append, assigns positions and seqs, writes one
 // WriteBatch with sync (group commit), tells the CommitListener, then acks. Restart recovers the
 // head, stream heads and the dedup window from disk.

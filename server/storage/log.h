@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -99,6 +101,12 @@ class SnapshotReader {
   virtual absl::StatusOr<std::vector<StoredEvent>> Next(const ReadLimits& limits) = 0;
 };
 
+// One change to the log's metadata: `value` stored under `key`, or the key deleted when unset.
+struct MetaWrite {
+  std::string key;
+  std::optional<std::string> value;
+};
+
 class Log {
  public:
   virtual ~Log() = default;
@@ -145,6 +153,17 @@ class Log {
   // Runs one retention pass now and waits until it is applied (the background trimmer runs
   // the same). Returns the number of events deleted.
   virtual absl::StatusOr<uint64_t> Trim() = 0;
+
+  // Small durable key/value metadata kept with the log, beside the events (webhook endpoint
+  // cursors and dead letters). Keys are opaque bytes, by convention "<component>/<...>".
+  // WriteMeta applies all `writes` atomically and returns once they are durable.
+  virtual absl::Status WriteMeta(std::vector<MetaWrite> writes) = 0;
+  // The value under `key`, nullopt when absent.
+  virtual absl::StatusOr<std::optional<std::string>> GetMeta(absl::string_view key) const = 0;
+  // Entries whose key starts with `prefix` and sorts strictly after `start_after` (empty: from
+  // the first), in key order, at most `limit` of them.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(
+      absl::string_view prefix, absl::string_view start_after, size_t limit) const = 0;
 
   // Stops accepting appends (they fail with UNAVAILABLE), commits what is pending, acks it,
   // and stops the appender. Idempotent.

@@ -555,6 +555,39 @@ TEST_F(EmbeddedLogTest, ReopenKeepsIdentityHeadAndStreamHeads) {
   EXPECT_THAT(Positions(ReadAll(*log_)), ElementsAre(1, 2, 3, 4, 5, 6));
 }
 
+// --- Metadata ---
+
+TEST_F(EmbeddedLogTest, MetaWritesSurviveReopenAndScanInKeyOrderWithinThePrefix) {
+  Open();
+  ASSERT_TRUE(log_->WriteMeta({{"wh/a/cursor", "1"}, {"wh/b/cursor", "2"}, {"wh/b/dl/1", "x"},
+                               {"wi/other", "y"}, {"wh/", "root"}})
+                  .ok());
+  ASSERT_TRUE(log_->WriteMeta({{"wh/a/cursor", "10"}, {"wh/b/dl/1", std::nullopt}}).ok());
+  log_->Close();
+  Open();
+
+  absl::StatusOr<std::optional<std::string>> a = log_->GetMeta("wh/a/cursor");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(*a, std::optional<std::string>("10"));
+  absl::StatusOr<std::optional<std::string>> gone = log_->GetMeta("wh/b/dl/1");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+
+  using Entry = std::pair<std::string, std::string>;
+  absl::StatusOr<std::vector<Entry>> all = log_->ScanMeta("wh/", "", 100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_THAT(*all, ElementsAre(Entry("wh/", "root"), Entry("wh/a/cursor", "10"),
+                                Entry("wh/b/cursor", "2")));
+  absl::StatusOr<std::vector<Entry>> page = log_->ScanMeta("wh/", "wh/", 1);
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(*page, ElementsAre(Entry("wh/a/cursor", "10")));
+  absl::StatusOr<std::vector<Entry>> rest = log_->ScanMeta("wh/", "wh/a/cursor", 100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_THAT(*rest, ElementsAre(Entry("wh/b/cursor", "2")));
+  // Metadata is not part of the event log.
+  EXPECT_EQ(log_->Stats().head, Position(0));
+}
+
 TEST_F(EmbeddedLogTest, NewDirectoryGetsANewLogIdAndKey) {
   Open();
   const std::string log_id = log_->log_id();
