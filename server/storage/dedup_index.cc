@@ -12,14 +12,23 @@ std::string DedupIndex::Key(absl::string_view source, absl::string_view id) {
 std::optional<DedupIndex::Entry> DedupIndex::Find(absl::string_view source, absl::string_view id,
                                                   absl::Time now) const {
   if (!enabled() || id.empty()) return std::nullopt;
-  auto it = map_.find(Key(source, id));
+  return FindKey(Key(source, id), now);
+}
+
+std::optional<DedupIndex::Entry> DedupIndex::FindKey(const std::string& key,
+                                                     absl::Time now) const {
+  auto it = map_.find(key);
   if (it == map_.end() || it->second.at < now - window_) return std::nullopt;
   return it->second;
 }
 
 void DedupIndex::Insert(absl::string_view source, absl::string_view id, Entry entry) {
   if (!enabled() || id.empty()) return;
-  std::string key = Key(source, id);
+  InsertKey(Key(source, id), entry);
+}
+
+void DedupIndex::InsertKey(std::string key, Entry entry) {
+  if (!enabled()) return;
   map_.insert_or_assign(key, entry);  // Re-stored after its window: the newest wins.
   by_time_.emplace_back(entry.at, std::move(key));
 }

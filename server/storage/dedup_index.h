@@ -40,6 +40,9 @@ class DedupIndex {
   size_t size() const { return map_.size(); }
 
   static std::string Key(absl::string_view source, absl::string_view id);
+  // The same, for a key already made with Key(): the appender makes it once per event.
+  std::optional<Entry> FindKey(const std::string& key, absl::Time now) const;
+  void InsertKey(std::string key, Entry entry);
 
  private:
   absl::Duration window_;

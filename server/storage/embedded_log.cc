@@ -25,6 +25,7 @@
 #include "server/common/logging.h"
 #include "server/storage/dedup_index.h"
 #include "server/storage/event_codec.h"
+#include "server/storage/stream_index.h"
 
 namespace hookstream::storage {
 namespace {
@@ -222,7 +223,13 @@ class EmbeddedLog final : public Log {
   std::string token_key_;
   CommitListener* listener_ = nullptr;
 
+  // Whether events get (stream, seq) index entries: only per-stream retention reads them
+  // (see stream_index.h).
+  const bool index_on_ = options_.retention.max_events_per_stream > 0;
+
   // Appender-owned: after Open() only the appender thread touches these.
+  // The store records from where the index is incomplete (set only while index_on_ is false).
+  bool index_gap_recorded_ = false;
   absl::flat_hash_map<std::string, internal::StreamRecord> streams_;
   DedupIndex dedup_;
   LogState state_;
@@ -264,9 +271,15 @@ absl::Status EmbeddedLog::Open() {
   db_opts.keep_log_file_num = 4;
   rocksdb::ColumnFamilyOptions cf_opts;
   cf_opts.write_buffer_size = 64 << 20;
+  // The log's memtable only serves reads of the newest events (live delivery comes from the
+  // hub's ring), and until a full memtable is flushed RSS holds two of them: 16 MiB bounds that
+  // spike (64 MiB made the server's RSS jump by 64 MiB for seconds after every ~180k events).
+  // Keys are ascending, so the extra L0 files move down without rewriting.
+  rocksdb::ColumnFamilyOptions log_opts = cf_opts;
+  log_opts.write_buffer_size = 16 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_opts},
-      {kLogFamily, cf_opts},
+      {kLogFamily, log_opts},
       {kStreamsFamily, cf_opts},
       {kIndexFamily, cf_opts},
       {kKvFamily, cf_opts},
@@ -359,6 +372,19 @@ absl::Status EmbeddedLog::Recover() {
     streams_.emplace(sit->key().ToString(), std::move(rec));
   }
   if (!sit->status().ok()) return FromRocks(sit->status(), "scanning streams");
+
+  absl::StatusOr<std::optional<uint64_t>> gap = ReadIndexGap(db_.get(), meta_cf_);
+  if (!gap.ok()) return gap.status();
+  index_gap_recorded_ = gap->has_value();
+  if (index_on_ && index_gap_recorded_) {
+    HS_LOG(INFO) << "per-stream retention is on: indexing events from position " << **gap
+                 << " (they were stored while it was off)";
+    absl::StatusOr<uint64_t> indexed =
+        RebuildStreamIndex(db_.get(), meta_cf_, log_cf_, index_cf_, **gap);
+    if (!indexed.ok()) return indexed.status();
+    HS_LOG(INFO) << "indexed " << *indexed << " events";
+    index_gap_recorded_ = false;
+  }
 
   if (absl::Status st = RecoverDedupWindow(); !st.ok()) return st;
   PublishStats();
@@ -470,7 +496,8 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
     auto it = streams_.find(name);
     if (it == streams_.end()) continue;
     internal::StreamRecord rec = it->second;
-    // A stream's deleted seqs are a prefix: its index entries go as one range.
+    // A stream's deleted seqs are a prefix: its index entries go as one range (this also
+    // clears entries left from a stretch when the index was kept, if it is not now).
     if (s.ok()) {
       s = batch.DeleteRange(index_cf_, IndexKey(name, rec.first_seq()),
                             IndexKey(name, trim.max_removed_seq + 1));
@@ -623,16 +650,25 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
   // Changes of the requests accepted so far in this group, applied after the write succeeds.
   absl::flat_hash_map<std::string, internal::StreamRecord> staged_streams;
   absl::flat_hash_map<std::string, DedupIndex::Entry> staged_dedup;
-  std::vector<std::pair<std::string, std::string>> staged_dedup_order;  // (source, id)
+  std::vector<std::string> staged_dedup_order;  // DedupIndex keys, in append order.
   uint64_t next = state_.head;
   uint64_t added_bytes = 0;
 
   for (PendingAppend& req : group) {
-    // A request is atomic: its changes go to request-local overlays first.
-    absl::flat_hash_map<std::string, internal::StreamRecord> req_streams;
-    absl::flat_hash_map<std::string, DedupIndex::Entry> req_dedup;
-    std::vector<std::pair<std::string, std::string>> req_dedup_order;
-    std::vector<StoredEvent> req_events;
+    // A request is atomic. Only an expected_seq check can reject it part-way, so a request
+    // with one stages its changes in request-local overlays first; any other request (the
+    // common case, and for one-event PublishStream requests most of the cost) writes straight
+    // into the group's staging.
+    const bool can_fail = std::any_of(req.events.begin(), req.events.end(),
+                                      [](const v1::EventInput& e) { return e.has_expected_seq(); });
+    absl::flat_hash_map<std::string, internal::StreamRecord> local_streams;
+    absl::flat_hash_map<std::string, DedupIndex::Entry> local_dedup;
+    std::vector<std::string> local_dedup_order;
+    std::vector<StoredEvent> local_events;
+    auto& req_streams = can_fail ? local_streams : staged_streams;
+    auto& req_dedup = can_fail ? local_dedup : staged_dedup;
+    auto& req_dedup_order = can_fail ? local_dedup_order : staged_dedup_order;
+    auto& req_events = can_fail ? local_events : committed;
     v1::PublishResponse resp;
     absl::Status error;
     uint64_t p = next;
@@ -647,10 +683,11 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
         std::optional<DedupIndex::Entry> dup;
         if (auto r = req_dedup.find(key); r != req_dedup.end()) {
           dup = r->second;
-        } else if (auto g = staged_dedup.find(key); g != staged_dedup.end()) {
+        } else if (auto g = can_fail ? staged_dedup.find(key) : staged_dedup.end();
+                   g != staged_dedup.end()) {
           dup = g->second;
         } else {
-          dup = dedup_.Find(in.source(), in.id(), now);
+          dup = dedup_.FindKey(key, now);
         }
         if (dup) {
           result->set_position(dup->position.value());
@@ -666,7 +703,8 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
         rec = &r->second;
       } else {
         internal::StreamRecord base;
-        if (auto g = staged_streams.find(in.stream()); g != staged_streams.end()) {
+        if (auto g = can_fail ? staged_streams.find(in.stream()) : staged_streams.end();
+            g != staged_streams.end()) {
           base = g->second;
         } else if (auto c = streams_.find(in.stream()); c != streams_.end()) {
           base = c->second;
@@ -695,12 +733,12 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       ev.seq = Seq(seq);
       in.SerializeToString(&ev.bytes);
       AppendAssignedFields(seq, p, now, &ev.bytes);
-      ev.stream = in.stream();
-      ev.type = in.type();
+      ev.stream = std::move(*in.mutable_stream());
+      ev.type = std::move(*in.mutable_type());
       req_bytes += ev.bytes.size();
       if (!key.empty()) {
         req_dedup.emplace(key, DedupIndex::Entry{ev.position, ev.seq, now});
-        req_dedup_order.emplace_back(in.source(), in.id());
+        req_dedup_order.push_back(std::move(key));
       }
       result->set_position(p);
       result->set_seq(seq);
@@ -712,10 +750,12 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       outcomes.emplace_back(std::move(error));
       continue;
     }
-    for (auto& [name, rec] : req_streams) staged_streams.insert_or_assign(name, std::move(rec));
-    for (auto& [k, e] : req_dedup) staged_dedup.insert_or_assign(k, e);
-    for (auto& so : req_dedup_order) staged_dedup_order.push_back(std::move(so));
-    for (StoredEvent& ev : req_events) committed.push_back(std::move(ev));
+    if (can_fail) {
+      for (auto& [name, rec] : local_streams) staged_streams.insert_or_assign(name, std::move(rec));
+      for (auto& [k, e] : local_dedup) staged_dedup.insert_or_assign(k, e);
+      for (auto& so : local_dedup_order) staged_dedup_order.push_back(std::move(so));
+      for (StoredEvent& ev : local_events) committed.push_back(std::move(ev));
+    }
     next = p;
     added_bytes += req_bytes;
     outcomes.emplace_back(std::move(resp));
@@ -728,13 +768,16 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     st.bytes += added_bytes;
     rocksdb::WriteBatch batch;
     rocksdb::Status s;
+    if (!index_on_ && !index_gap_recorded_) {
+      s = batch.Put(meta_cf_, kIndexGapKey, EncodeBigEndian64(committed.front().position.value()));
+    }
     for (const StoredEvent& ev : committed) {
+      if (!s.ok()) break;
       s = batch.Put(log_cf_, EncodeBigEndian64(ev.position.value()), ev.bytes);
-      if (s.ok()) {
+      if (s.ok() && index_on_) {
         s = batch.Put(index_cf_, IndexKey(ev.stream, ev.seq.value()),
                       EncodeIndexValue(ev.position.value(), ev.bytes.size()));
       }
-      if (!s.ok()) break;
     }
     for (const auto& [name, rec] : staged_streams) {
       if (!s.ok()) break;
@@ -758,9 +801,11 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       }
       committed.clear();
     } else {
+      if (!index_on_) index_gap_recorded_ = true;
       for (auto& [name, rec] : staged_streams) streams_.insert_or_assign(name, std::move(rec));
-      for (const auto& [source, id] : staged_dedup_order) {
-        dedup_.Insert(source, id, staged_dedup.at(DedupIndex::Key(source, id)));
+      for (std::string& key : staged_dedup_order) {
+        const DedupIndex::Entry entry = staged_dedup.at(key);
+        dedup_.InsertKey(std::move(key), entry);
       }
       state_ = st;
       last_ingest_ = now;

@@ -1,10 +1,11 @@
 // The embedded, crash-safe log on RocksDB: the default backend, no setup needed.
 //
 // Layout (column families):
-//   default  identity (log id, token key), state (head position, counters)
+//   default  identity (log id, token key), state (head position, counters), index gap
 //   log      big-endian position -> serialized hookstream.v1.Event
 //   streams  stream name -> hookstream.internal.StreamRecord
-//   index    (stream, seq) -> position, size (per-stream retention)
+//   index    (stream, seq) -> position, size: kept only while per-stream retention is set,
+//            rebuilt on open when it is turned on (stream_index.h)
 //   kv       Log::WriteMeta's key/value metadata (webhook cursors, dead letters)
 // One appender thread takes every pending append, assigns positions and seqs, writes one
 // WriteBatch with sync (group commit), tells the CommitListener, then acks. Restart recovers the

@@ -1,5 +1,7 @@
 #include "server/storage/event_codec.h"
 
+#include <cstring>
+
 #include "absl/base/internal/endian.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -8,6 +10,7 @@
 namespace hookstream::storage {
 
 using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedOutputStream;
 
 std::string EncodeBigEndian64(uint64_t v) {
   std::string out(8, '\0');
@@ -73,23 +76,31 @@ void AppendAssignedFields(uint64_t seq, uint64_t position, absl::Time ingest_tim
     nanos += 1'000'000'000;
     --seconds;
   }
-  // google.protobuf.Timestamp: seconds = 1 (varint), nanos = 2 (varint).
-  std::string ts;
-  {
-    google::protobuf::io::StringOutputStream raw(&ts);
-    google::protobuf::io::CodedOutputStream cos(&raw);
-    if (seconds != 0) {
-      WireFormatLite::WriteInt64(1, seconds, &cos);
-    }
-    if (nanos != 0) {
-      WireFormatLite::WriteInt32(2, nanos, &cos);
-    }
+  // Written straight into a stack buffer (this runs for every event on the appender thread):
+  // seq, position, then ingest_time as a google.protobuf.Timestamp {seconds = 1, nanos = 2},
+  // each field omitted when zero as proto3 does. Negative int64/int32 varints take 10 bytes.
+  uint8_t ts[2 * (1 + 10)];
+  uint8_t* t = ts;
+  if (seconds != 0) {
+    t = CodedOutputStream::WriteTagToArray(WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT), t);
+    t = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(seconds), t);
   }
-  google::protobuf::io::StringOutputStream raw(out);
-  google::protobuf::io::CodedOutputStream cos(&raw);
-  WireFormatLite::WriteUInt64(kSeqField, seq, &cos);
-  WireFormatLite::WriteUInt64(kPositionField, position, &cos);
-  WireFormatLite::WriteBytes(kIngestTimeField, ts, &cos);
+  if (nanos != 0) {
+    t = CodedOutputStream::WriteTagToArray(WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_VARINT), t);
+    t = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(static_cast<int64_t>(nanos)), t);
+  }
+  uint8_t buf[3 * (2 + 10) + sizeof(ts)];
+  uint8_t* p = buf;
+  p = CodedOutputStream::WriteTagToArray(WireFormatLite::MakeTag(kSeqField, WireFormatLite::WIRETYPE_VARINT), p);
+  p = CodedOutputStream::WriteVarint64ToArray(seq, p);
+  p = CodedOutputStream::WriteTagToArray(WireFormatLite::MakeTag(kPositionField, WireFormatLite::WIRETYPE_VARINT), p);
+  p = CodedOutputStream::WriteVarint64ToArray(position, p);
+  p = CodedOutputStream::WriteTagToArray(
+      WireFormatLite::MakeTag(kIngestTimeField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), p);
+  p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(t - ts), p);
+  std::memcpy(p, ts, t - ts);
+  p += t - ts;
+  out->append(reinterpret_cast<const char*>(buf), p - buf);
 }
 
 }  // namespace hookstream::storage

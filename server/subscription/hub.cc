@@ -323,8 +323,9 @@ void Hub::TickerLoop() {
       for (auto& [raw, session] : sessions_) sessions.push_back(session);
     }
     const absl::Time now = options_.clock->Now();
+    TickMessages at_head(tokens_, head);
     for (const std::shared_ptr<Session>& session : sessions) {
-      if (Waker* w = session->Tick(now, head); w != nullptr) w->WakeAndUnref();
+      if (Waker* w = session->Tick(now, at_head); w != nullptr) w->WakeAndUnref();
     }
     sessions.clear();  // Release them before sleeping.
   }

@@ -17,6 +17,20 @@ v1::SubscribeResponse Checkpoint(const TokenCodec& tokens, Position p) {
 
 }  // namespace
 
+const std::string& TickMessages::Checkpoint() {
+  if (checkpoint_.empty()) checkpoint_ = EncodeControlMessage(subscription::Checkpoint(tokens_, head_));
+  return checkpoint_;
+}
+
+const std::string& TickMessages::Heartbeat() {
+  if (heartbeat_.empty()) {
+    v1::SubscribeResponse m;
+    m.mutable_heartbeat()->set_resume_token(tokens_.Encode(head_));
+    heartbeat_ = EncodeControlMessage(m);
+  }
+  return heartbeat_;
+}
+
 Session::Session(Hub* hub, Filter filter, SessionOptions options, Position start,
                  Position expiry_base)
     : hub_(hub), filter_(std::move(filter)), options_(options) {
@@ -69,8 +83,12 @@ Waker* Session::WakerForLocked(bool was_empty) {
 }
 
 void Session::PushControlLocked(const v1::SubscribeResponse& msg, Position covers, bool token) {
+  PushEncodedControlLocked(EncodeControlMessage(msg), covers, token);
+}
+
+void Session::PushEncodedControlLocked(std::string encoded, Position covers, bool token) {
   Item item;
-  item.control = EncodeControlMessage(msg);
+  item.control = std::move(encoded);
   item.covers = covers;
   item.carries_token = token;
   pending_bytes_ += item.control.size();
@@ -131,24 +149,32 @@ Waker* Session::AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Positi
   return WakerForLocked(was_empty && !pending_.empty());
 }
 
-Waker* Session::Tick(absl::Time now, Position head) {
+Waker* Session::Tick(absl::Time now, TickMessages& at_head) {
   absl::MutexLock l(&mu_);
   if (mode_ == Mode::kFinished || final_status_ || !pending_.empty() || in_snapshot_) {
     return nullptr;
   }
   // With nothing queued, everything matching up to `covered` was handed out.
+  const Position head = at_head.head();
   const Position covered = mode_ == Mode::kLive ? std::max(cursor_, head) : cursor_;
-  v1::SubscribeResponse m;
+  std::string m;
   if (covered > token_through_ && now - last_token_time_ >= options_.checkpoint_interval) {
-    m = Checkpoint(hub_->tokens(), covered);
+    m = covered == head ? at_head.Checkpoint()
+                        : EncodeControlMessage(Checkpoint(hub_->tokens(), covered));
   } else if (options_.heartbeat_interval > absl::ZeroDuration() &&
              now - last_message_time_ >= options_.heartbeat_interval) {
-    m.mutable_heartbeat()->set_resume_token(hub_->tokens().Encode(covered));
+    if (covered == head) {
+      m = at_head.Heartbeat();
+    } else {
+      v1::SubscribeResponse hb;
+      hb.mutable_heartbeat()->set_resume_token(hub_->tokens().Encode(covered));
+      m = EncodeControlMessage(hb);
+    }
   } else {
     return nullptr;
   }
   cursor_ = covered;
-  PushControlLocked(m, covered, /*token=*/true);
+  PushEncodedControlLocked(std::move(m), covered, /*token=*/true);
   return WakerForLocked(true);
 }
 

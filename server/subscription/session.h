@@ -58,6 +58,23 @@ class Waker {
   virtual void WakeAndUnref() = 0;
 };
 
+// The checkpoint and heartbeat messages at one head, encoded at most once per ticker pass and
+// shared by every session that is at that head: with ten thousand idle subscribers a pass
+// would otherwise make ten thousand identical tokens. Used by the ticker thread only.
+class TickMessages {
+ public:
+  TickMessages(const TokenCodec& tokens, Position head) : tokens_(tokens), head_(head) {}
+  Position head() const { return head_; }
+  const std::string& Checkpoint();
+  const std::string& Heartbeat();
+
+ private:
+  const TokenCodec& tokens_;
+  const Position head_;
+  std::string checkpoint_;  // Empty until first asked for.
+  std::string heartbeat_;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   struct Finish {
@@ -103,8 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Waker* AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Position through, bool live,
                             Position head);
   // Periodic, from the ticker without the hub lock: queues checkpoints and heartbeats when
-  // due. `head` must be a head every event up to which was already offered.
-  Waker* Tick(absl::Time now, Position head);
+  // due. `at_head.head()` must be a head every event up to which was already offered.
+  Waker* Tick(absl::Time now, TickMessages& at_head);
   // Ends the session with `status` after the message in flight (drain, storage failure).
   Waker* Terminate(absl::Status status);
   Position cursor() const;
@@ -117,6 +134,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void MaybeScheduleReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushControlLocked(const v1::SubscribeResponse& msg, Position covers, bool token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushEncodedControlLocked(std::string encoded, Position covers, bool token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushEventLocked(LiveEventPtr event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Waker* WakerForLocked(bool was_empty) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

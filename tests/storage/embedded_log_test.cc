@@ -1025,6 +1025,46 @@ class GroupGate {
   int later_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Requests without expected_seq stage straight into the group; a request with one stages in
+// its own overlay first. Mixed in one group, a rejected request must leave no trace (no seq, no
+// position, no dedup entry) between accepted ones on either path.
+TEST_F(EmbeddedLogTest, RejectedRequestInsideAGroupLeavesNoTraceBetweenAcceptedOnes) {
+  GroupGate gate;
+  EmbeddedLogOptions o = Options();
+  o.faults.before_append = gate.Hook();
+  Open(o);
+  Outcomes outcomes;
+  log_->Append({Ev("warm")}, outcomes.Callback(0));
+  ASSERT_TRUE(gate.WaitEntered());
+  log_->Append({Ev("s", "a", "src")}, outcomes.Callback(1));                  // s1
+  log_->Append({Ev("t", "b", "src"), EvExpecting("s", 7)}, outcomes.Callback(2));  // rejected
+  log_->Append({Ev("t", "b", "src"), Ev("s"), Ev("s", "a", "src")}, outcomes.Callback(3));
+  log_->Append({EvExpecting("s", 2), Ev("t")}, outcomes.Callback(4));         // s3, t2
+  gate.Release();
+  ASSERT_TRUE(outcomes.WaitFor(5));
+  EXPECT_EQ(gate.later_calls(), 1) << "appends 1-4 were meant to be one group";
+
+  ASSERT_TRUE(outcomes.Get(1).ok());
+  EXPECT_EQ(outcomes.Get(1)->results(0).position(), 2u);
+  EXPECT_EQ(outcomes.Get(2).status().code(), absl::StatusCode::kAborted);
+  absl::StatusOr<v1::PublishResponse> third = outcomes.Get(3);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_FALSE(third->results(0).duplicate()) << "the rejected request's id was remembered";
+  EXPECT_EQ(third->results(0).position(), 3u);
+  EXPECT_EQ(third->results(0).seq(), 1u);
+  EXPECT_EQ(third->results(1).position(), 4u);
+  EXPECT_EQ(third->results(1).seq(), 2u);
+  EXPECT_TRUE(third->results(2).duplicate());
+  EXPECT_EQ(third->results(2).position(), 2u);
+  absl::StatusOr<v1::PublishResponse> fourth = outcomes.Get(4);
+  ASSERT_TRUE(fourth.ok()) << fourth.status();
+  EXPECT_EQ(fourth->results(0).seq(), 3u);
+  EXPECT_EQ(fourth->results(1).seq(), 2u);
+  EXPECT_THAT(Positions(ReadAll(*log_)), ElementsAre(1, 2, 3, 4, 5, 6));
+  EXPECT_EQ(log_->GetStream("s")->head_seq(), 3u);
+  EXPECT_EQ(log_->GetStream("t")->head_seq(), 2u);
+}
+
 TEST_F(EmbeddedLogTest, FailedGroupWriteFailsEveryAppendOfTheGroupAndStoresNothing) {
   GroupGate gate;
   gate.SetStatusAfter(absl::UnavailableError("injected: disk full"));
@@ -1497,6 +1537,7 @@ TEST(EventCodecTest, AppendAssignedFieldsEncodesEpochAndPreEpochIngestTimes) {
     EXPECT_TRUE(e.has_ingest_time());
     EXPECT_EQ(e.ingest_time().seconds(), seconds);
     EXPECT_EQ(e.ingest_time().nanos(), nanos);
+    EXPECT_EQ(bytes, e.SerializeAsString()) << "not byte-for-byte the generated encoding";
   }
 }
 

@@ -154,6 +154,36 @@ TEST(TokenCodecTest, ForgedTokenWithTheRightLogIdButAnotherKeyIsInvalidArgument)
   }
 }
 
+// Encode keeps precomputed HMAC states: its MAC must stay exactly OpenSSL's one-shot
+// HMAC-SHA256, for every position and for keys shorter than, equal to and longer than a
+// SHA-256 block (tokens already handed out must keep verifying).
+TEST(TokenCodecTest, MacIsExactlyHmacSha256ForEveryKeyLength) {
+  for (size_t key_len : {1, 16, 32, 63, 64, 65, 200}) {
+    std::string key(key_len, '\0');
+    for (size_t i = 0; i < key_len; ++i) key[i] = static_cast<char>(i * 37 + 11);
+    TokenCodec codec(kLogId, key);
+    for (uint64_t p : kPositions) {
+      EXPECT_EQ(codec.Encode(Position(p)), TokenWithVersion(1, kLogId, key, p))
+          << "key length " << key_len << ", position " << p;
+      absl::StatusOr<Position> back = codec.Decode(TokenWithVersion(1, kLogId, key, p));
+      ASSERT_TRUE(back.ok()) << back.status();
+      EXPECT_EQ(*back, Position(p));
+    }
+  }
+}
+
+TEST(TokenCodecTest, EncodingIsAbslsUnpaddedBase64UrlForManyPositions) {
+  TokenCodec codec(kLogId, kKey);
+  for (uint64_t p = 0; p < 5000; p += 7) {
+    const std::string token = codec.Encode(Position(p * 0x9e3779b97f4a7c15ull));
+    std::string raw;
+    ASSERT_TRUE(absl::WebSafeBase64Unescape(token, &raw));
+    std::string again;
+    absl::WebSafeBase64Escape(raw, &again);
+    EXPECT_EQ(token, again);
+  }
+}
+
 TEST(TokenCodecTest, TokenOfAnUnknownVersionIsInvalidArgumentEvenWithAValidMac) {
   TokenCodec codec(kLogId, kKey);
   ASSERT_EQ(TokenWithVersion(1, kLogId, kKey, 9), codec.Encode(Position(9)))
