@@ -36,7 +36,10 @@ constexpr char kLogFamily[] = "log";
 constexpr char kStreamsFamily[] = "streams";
 constexpr char kIndexFamily[] = "index";
 constexpr char kKvFamily[] = "kv";
-constexpr uint32_t kFormatVersion = 1;
+// 2: the per-stream index may be incomplete (stream_index.h's gap record), which a version-1
+// build would not know; version-1 stores are upgraded in place when opened.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableFormatVersion = 1;
 
 // Debian's Abseil has its own string_view type, distinct from std::string_view.
 absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
@@ -326,10 +329,19 @@ absl::Status EmbeddedLog::Recover() {
   } else if (!identity.ParseFromString(value) || identity.log_id().size() != 16 ||
              identity.token_key().size() != 32) {
     return absl::DataLossError("the log identity record is corrupt");
-  } else if (identity.format_version() != kFormatVersion) {
+  } else if (identity.format_version() < kOldestReadableFormatVersion ||
+             identity.format_version() > kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the store has format version ", identity.format_version(), ", this build reads ",
-        kFormatVersion));
+        kOldestReadableFormatVersion, " to ", kFormatVersion));
+  } else if (identity.format_version() < kFormatVersion) {
+    // Upgrade before anything of the new format is written, so an older build refuses the
+    // store instead of misreading it.
+    identity.set_format_version(kFormatVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, meta_cf_, kIdentityKey, identity.SerializeAsString());
+    if (!s.ok()) return FromRocks(s, "upgrading the log identity");
   }
   log_id_ = identity.log_id();
   token_key_ = identity.token_key();

@@ -31,7 +31,9 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
+#include "hookstream/internal/records.pb.h"
 #include "hookstream/v1/event_stream.pb.h"
+#include "rocksdb/db.h"
 #include "server/common/clock.h"
 #include "server/storage/dedup_index.h"
 #include "server/storage/event_codec.h"
@@ -553,6 +555,75 @@ TEST_F(EmbeddedLogTest, ReopenKeepsIdentityHeadAndStreamHeads) {
   EXPECT_EQ(r.results(1).seq(), 2u);
   EXPECT_EQ(r.results(2).seq(), 1u);
   EXPECT_THAT(Positions(ReadAll(*log_)), ElementsAre(1, 2, 3, 4, 5, 6));
+}
+
+// --- Format version ---
+
+// Rewrites the identity record of the (closed) store in `dir` with `version`.
+void SetFormatVersion(const std::string& dir, uint32_t version) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &db).ok());
+  std::string value;
+  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "identity", &value).ok());
+  internal::LogIdentity identity;
+  ASSERT_TRUE(identity.ParseFromString(value));
+  identity.set_format_version(version);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  ASSERT_TRUE(db->Put(wo, "identity", identity.SerializeAsString()).ok());
+  for (rocksdb::ColumnFamilyHandle* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  ASSERT_TRUE(db->Close().ok());
+  delete db;
+}
+
+uint32_t FormatVersion(const std::string& dir) {
+  rocksdb::DB* db = nullptr;
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  EXPECT_TRUE(
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, families, &handles, &db).ok());
+  std::string value;
+  internal::LogIdentity identity;
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), "identity", &value).ok());
+  EXPECT_TRUE(identity.ParseFromString(value));
+  for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  delete db;
+  return identity.format_version();
+}
+
+TEST_F(EmbeddedLogTest, VersionOneStoreIsUpgradedAndKeepsItsEvents) {
+  Open();
+  MustAppend({Ev("a"), Ev("b")});
+  const std::string log_id = log_->log_id();
+  log_.reset();
+  SetFormatVersion(dir_, 1);
+
+  Open();
+  EXPECT_EQ(log_->log_id(), log_id);
+  EXPECT_THAT(Positions(ReadAll(*log_)), ElementsAre(1, 2));
+  log_.reset();
+  EXPECT_EQ(FormatVersion(dir_), 2u);
+}
+
+TEST_F(EmbeddedLogTest, StoreOfANewerFormatIsRefusedAndLeftUnchanged) {
+  Open();
+  MustAppend({Ev("a")});
+  log_.reset();
+  SetFormatVersion(dir_, 3);
+
+  absl::StatusOr<std::unique_ptr<Log>> log = OpenEmbeddedLog(Options());
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(log.status().message(), HasSubstr("format version 3"));
+  EXPECT_EQ(FormatVersion(dir_), 3u);
 }
 
 // --- Metadata ---
