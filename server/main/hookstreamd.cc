@@ -83,7 +83,9 @@ int Run() {
   }
   const hookstream::storage::LogStats stats = (*server)->log()->Stats();
   HS_LOG(INFO) << "hookstreamd started: log_id=" << absl::BytesToHexString(stats.log_id)
-               << " data_dir=" << options->log.data_dir
+               << (options->jetstream
+                       ? " storage=jetstream stream=" + options->jetstream->stream
+                       : " data_dir=" + options->log.data_dir)
                << " oldest_position=" << stats.oldest.value()
                << " head_position=" << stats.head.value() << " events=" << stats.event_count
                << " streams=" << stats.stream_count << " grpc=" << options->grpc_listen

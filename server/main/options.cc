@@ -1,6 +1,7 @@
 #include "server/main/options.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/main/storage_options.h"
 
 namespace hookstream {
 namespace {
@@ -84,6 +85,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::Config& config) 
     if (sub.reader_threads() > 64) return BadValue("subscribe.reader_threads", "at most 64");
     o.hub.reader_threads = static_cast<int>(sub.reader_threads());
   }
+  if (absl::Status s = ApplyStorageConfig(config, &o); !s.ok()) return s;
   return o;
 }
 

@@ -11,7 +11,9 @@ namespace hookstream {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> server(new Server());
-  absl::StatusOr<std::unique_ptr<storage::Log>> log = storage::OpenEmbeddedLog(options.log);
+  absl::StatusOr<std::unique_ptr<storage::Log>> log =
+      options.jetstream ? storage::OpenJetStreamLog(*options.jetstream)
+                        : storage::OpenEmbeddedLog(options.log);
   if (!log.ok()) return log.status();
   server->log_ = *std::move(log);
   server->hub_ = std::make_unique<subscription::Hub>(server->log_.get(), options.hub);

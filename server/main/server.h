@@ -7,6 +7,7 @@
 #define HOOKSTREAM_SERVER_MAIN_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,6 +17,7 @@
 #include "server/http/http_server.h"
 #include "server/ingest/zlm_ingest.h"
 #include "server/storage/embedded_log.h"
+#include "server/storage/jetstream/jetstream_log.h"
 #include "server/subscription/hub.h"
 
 namespace hookstream {
@@ -26,6 +28,8 @@ struct ServerOptions {
   // Largest gRPC message accepted or sent.
   size_t max_message_bytes = 64 << 20;
   storage::EmbeddedLogOptions log;
+  // Set: the log is the JetStream backend (log.data_dir unused).
+  std::optional<storage::JetStreamLogOptions> jetstream;
   subscription::HubOptions hub;
   api::EventStreamOptions api;
   // host:port for HTTP (ZLMediaKit hooks, /healthz); port 0 picks a free one (see http_port());

@@ -142,6 +142,14 @@ class Log {
 
   virtual LogStats Stats() const = 0;
   virtual Position head() const = 0;
+  // Waits until head() reaches `position` or `timeout` passes, and returns head(). A log that
+  // hands out every token itself is never behind them and returns at once; a shared log (the
+  // JetStream backend) may learn of another server's appends a moment later.
+  virtual Position AwaitHead(Position position, absl::Duration timeout) const {
+    (void)position;
+    (void)timeout;
+    return head();
+  }
   // The retention horizon (LogStats::trimmed_through). Raised before the deleted events
   // disappear, so a reader that finds events missing then sees the horizon past its cursor.
   virtual Position trimmed_through() const = 0;

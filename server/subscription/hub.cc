@@ -80,6 +80,8 @@ absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeReque
   if (request.start_case() == v1::SubscribeRequest::kResumeToken) {
     absl::StatusOr<Position> p = tokens_.Decode(request.resume_token());
     if (!p.ok()) return p.status();
+    // A token another server of a shared log handed out may be a moment ahead of this one.
+    if (*p > log_->head()) log_->AwaitHead(*p, absl::Seconds(2));
     token_position = *p;
   } else if (request.start_case() == v1::SubscribeRequest::kFromTime) {
     const auto& ts = request.from_time();
@@ -252,6 +254,22 @@ void Hub::OnCommit(std::vector<storage::StoredEvent>& events, Position head) {
   std::vector<Waker*> wakes;
   {
     absl::MutexLock l(&mu_);
+    if (!live.empty() && live.front()->position != head_.next()) {
+      // Positions were skipped: a shared log (JetStream) deleted events before this server saw
+      // them. The ring must stay dense, and live sessions must not skip silently: they end with
+      // UNAVAILABLE and resume from their tokens, where the log's horizon reports the expiry.
+      ring_.clear();
+      ring_bytes_ = 0;
+      std::vector<Session*> ended(live_.begin(), live_.end());
+      for (Session* s : ended) {
+        RemoveLiveLocked(s);
+        if (Waker* w = s->Terminate(absl::UnavailableError(
+                "events were deleted before this server delivered them: resume from your token"));
+            w != nullptr) {
+          wakes.push_back(w);
+        }
+      }
+    }
     head_ = head;
     for (const LiveEventPtr& e : live) ring_.push_back(e);
     ring_bytes_ += group_bytes;

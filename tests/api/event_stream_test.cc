@@ -604,7 +604,8 @@ TEST_P(EventStreamTest, LastPerStreamSnapshotToLiveSeamHoldsUnderConcurrentPubli
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, EventStreamTest,
-                         ::testing::Values(Transport::kInProcess, Transport::kTcp),
+                         ::testing::Values(Transport::kInProcess, Transport::kTcp,
+                                           Transport::kTcpOnJetStream),
                          [](const auto& info) { return TransportName(info.param); });
 
 }  // namespace

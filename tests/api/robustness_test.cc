@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/nats_server.h"
 #include "tests/testutil/subscribe_client.h"
 #include "tests/testutil/test_server.h"
 
@@ -33,11 +34,23 @@ struct Processed {
   std::string id;
 };
 
-class RobustnessTest : public ::testing::Test {
+// Parameter: the backend (false: embedded; true: JetStream on a nats-server -js started here).
+class RobustnessTest : public ::testing::TestWithParam<bool> {
  protected:
+  void SetUp() override {
+    if (GetParam()) {
+      if (!testing::HaveNatsServer()) GTEST_FAIL() << "nats-server is not installed (.ci/install-deps installs it)";
+      nats_ = std::make_unique<testing::NatsFixture>(1);
+      nats_->Start();
+    }
+  }
   void StartServer(int port) {
     ServerOptions o;
     o.log.data_dir = dir_.path() + "/data";
+    if (GetParam()) {
+      o.jetstream.emplace();
+      o.jetstream->servers = nats_->urls();
+    }
     o.grpc_listen = absl::StrCat("127.0.0.1:", port);
     o.hub.session.buffer_bytes = 64 << 10;  // Small: slow resumers exercise the disk path.
     o.hub.ring_bytes = 512 << 10;
@@ -59,11 +72,12 @@ class RobustnessTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::unique_ptr<testing::NatsFixture> nats_;
   absl::Mutex mu_;
   std::unique_ptr<Server> server_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST_F(RobustnessTest, RandomDisconnectsAndRestartsLoseDuplicateOrReorderNothing) {
+TEST_P(RobustnessTest, RandomDisconnectsAndRestartsLoseDuplicateOrReorderNothing) {
   const uint32_t seed = std::random_device()();
   std::cout << "robustness seed: " << seed << "\n";
   StartServer(0);
@@ -230,6 +244,9 @@ TEST_F(RobustnessTest, RandomDisconnectsAndRestartsLoseDuplicateOrReorderNothing
   absl::MutexLock l(&mu_);
   server_->Drain(absl::Seconds(2));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, RobustnessTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "JetStream" : "Embedded"; });
 
 }  // namespace
 }  // namespace hookstream

@@ -7,10 +7,31 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/nats_server.h"
 
 namespace hookstream::testing {
 
-std::string TransportName(Transport t) { return t == Transport::kInProcess ? "InProcess" : "Tcp"; }
+std::string TransportName(Transport t) {
+  switch (t) {
+    case Transport::kInProcess:
+      return "InProcess";
+    case Transport::kTcp:
+      return "Tcp";
+    case Transport::kTcpOnJetStream:
+      return "TcpOnJetStream";
+  }
+  return "?";
+}
+
+std::vector<std::string> SharedNatsUrls() {
+  // One server for the whole test process, stopped (SIGKILL) when the process exits.
+  static NatsFixture* nats = [] {
+    auto* f = new NatsFixture(1);
+    f->Start();
+    return f;
+  }();
+  return nats->urls();
+}
 
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
@@ -27,7 +48,16 @@ TempDir::~TempDir() {
 TestServer::TestServer(Transport transport, ServerOptions options)
     : transport_(transport), options_(std::move(options)) {
   options_.log.data_dir = dir_.path() + "/data";
-  options_.grpc_listen = transport_ == Transport::kTcp ? "127.0.0.1:0" : "";
+  options_.grpc_listen = transport_ == Transport::kInProcess ? "" : "127.0.0.1:0";
+  if (transport_ == Transport::kTcpOnJetStream) {
+    static std::atomic<int> counter{0};
+    storage::JetStreamLogOptions js;
+    js.servers = SharedNatsUrls();
+    js.stream = absl::StrCat("T", getpid(), "_", counter++);
+    js.subject_prefix = js.stream;
+    js.dedup_window = options_.log.dedup_window;
+    options_.jetstream = js;
+  }
   StartServer();
 }
 
@@ -37,7 +67,7 @@ void TestServer::StartServer() {
   absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(options_);
   ASSERT_TRUE(s.ok()) << s.status();
   server_ = *std::move(s);
-  if (transport_ == Transport::kTcp) {
+  if (transport_ != Transport::kInProcess) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     // A fresh channel per start: tests must see real reconnects, not a reused subchannel.

@@ -12,7 +12,9 @@
 
 namespace hookstream::testing {
 
-enum class Transport { kInProcess, kTcp };
+// kTcpOnJetStream: over TCP, with the JetStream backend on a nats-server -js this process
+// starts once (nats_server.h); each TestServer gets a stream of its own, kept across Restart().
+enum class Transport { kInProcess, kTcp, kTcpOnJetStream };
 std::string TransportName(Transport t);
 
 // A directory under the test temp dir, removed on destruction.
