@@ -49,6 +49,7 @@ int RunPublish(const std::vector<std::string>& args);
 int RunSubscribe(const std::vector<std::string>& args);
 int RunStream(const std::vector<std::string>& args);
 int RunLog(const std::vector<std::string>& args);
+int RunWebhooks(const std::vector<std::string>& args);
 
 }  // namespace hookstream::cli
 

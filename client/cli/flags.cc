@@ -33,3 +33,4 @@ ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(15),
           "after 3 missed");
 ABSL_FLAG(bool, quiet, false, "subscribe: no control messages on stderr");
 ABSL_FLAG(std::string, pattern, "", "stream list: a stream pattern (default: all)");
+ABSL_FLAG(bool, all, false, "webhooks replay: replay every dead letter of the endpoint");

@@ -28,5 +28,6 @@ ABSL_DECLARE_FLAG(int64_t, count);
 ABSL_DECLARE_FLAG(absl::Duration, heartbeat);
 ABSL_DECLARE_FLAG(bool, quiet);
 ABSL_DECLARE_FLAG(std::string, pattern);
+ABSL_DECLARE_FLAG(bool, all);
 
 #endif  // HOOKSTREAM_CLIENT_CLI_FLAGS_H_

@@ -37,6 +37,12 @@ Commands:
   stream get NAME          One stream's info as JSON.
   stream list [PATTERN]    Streams (one JSON object per line).
   log info                 The log's info as JSON.
+  webhooks endpoints       Webhook endpoints: state, cursor, backlog, last error, counters.
+  webhooks dead-letters ENDPOINT
+                           The endpoint's dead letters (one JSON object per line).
+  webhooks replay ENDPOINT (ID... | --all)
+                           Sends dead letters again; prints how many were queued.
+  webhooks enable ENDPOINT Re-enables an endpoint a 410 Gone disabled.
 
 Common flags: --server (default 127.0.0.1:7070), --timeout (default 10s), --auth_token.
 Exit codes: 0 ok, 1 server or connection error, 2 usage error, 3 resume token expired,
@@ -110,5 +116,6 @@ int main(int argc, char** argv) {
   if (command == "subscribe") return cli::RunSubscribe(args);
   if (command == "stream") return cli::RunStream(args);
   if (command == "log") return cli::RunLog(args);
+  if (command == "webhooks") return cli::RunWebhooks(args);
   return cli::UsageError(absl::StrCat("unknown command \"", command, "\""));
 }

@@ -143,6 +143,9 @@ MHD_Result QueueResponse(MHD_Connection* conn, const Response& r) {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
   }
   if (r.close_connection) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  for (const auto& [name, value] : r.headers) {
+    MHD_add_response_header(resp, name.c_str(), value.c_str());
+  }
   const MHD_Result ret = MHD_queue_response(conn, static_cast<unsigned int>(r.status), resp);
   MHD_destroy_response(resp);
   return ret;

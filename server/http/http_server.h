@@ -39,6 +39,8 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   bool close_connection = false;  // Adds "Connection: close".
+  // Further headers, e.g. Retry-After or Location.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // A JSON body {"code": code, "msg": msg} with the given HTTP status: the shape of every error

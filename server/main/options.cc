@@ -36,6 +36,11 @@ absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::Config& config) 
   if (!zlm.ok()) return zlm.status();
   o.zlm = *std::move(zlm);
 
+  absl::StatusOr<std::vector<webhook::EndpointConfig>> endpoints =
+      webhook::EndpointsFromConfig(config.webhooks());
+  if (!endpoints.ok()) return endpoints.status();
+  o.webhooks.endpoints = *std::move(endpoints);
+
   const v1::LimitsConfig& limits = config.limits();
   if (limits.max_event_bytes() != 0) {
     o.api.publish.max_event_bytes = limits.max_event_bytes();

@@ -19,6 +19,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   server->hub_ = std::make_unique<subscription::Hub>(server->log_.get(), options.hub);
   server->event_stream_ = std::make_unique<api::EventStreamService>(
       server->log_.get(), server->hub_.get(), options.api);
+  absl::StatusOr<std::unique_ptr<webhook::WebhookShim>> webhooks = webhook::WebhookShim::Start(
+      server->log_.get(), server->hub_.get(), std::move(options.webhooks));
+  if (!webhooks.ok()) return webhooks.status();
+  server->webhooks_ = *std::move(webhooks);
+  server->webhook_admin_ = std::make_unique<api::WebhookAdminService>(server->webhooks_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -30,6 +35,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(server->event_stream_.get());
+  builder.RegisterService(server->webhook_admin_.get());
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || (!options.grpc_listen.empty() && server->port_ == 0)) {
     return absl::UnavailableError(
@@ -95,6 +101,8 @@ void Server::Drain(absl::Duration grace) {
   hub_->WaitUntilNoSessions(deadline - absl::Now());
   grpc_->Shutdown(absl::ToChronoTime(deadline));
   grpc_->Wait();
+  // Requests in flight are abandoned (sent again after a restart); what finished is written.
+  webhooks_->Stop();
   log_->Close();
 }
 

@@ -14,11 +14,13 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "server/api/event_stream_service.h"
+#include "server/api/webhook_admin_service.h"
 #include "server/http/http_server.h"
 #include "server/ingest/zlm_ingest.h"
 #include "server/storage/embedded_log.h"
 #include "server/storage/jetstream/jetstream_log.h"
 #include "server/subscription/hub.h"
+#include "server/webhook/shim.h"
 
 namespace hookstream {
 
@@ -40,6 +42,8 @@ struct ServerOptions {
   bool http_optional = false;
   http::HttpServerOptions http;
   ingest::ZlmOptions zlm;
+  // Legacy webhook endpoints (none: the shim idles).
+  webhook::WebhookOptions webhooks;
 };
 
 class Server {
@@ -63,12 +67,16 @@ class Server {
   storage::Log* log() const { return log_.get(); }
   subscription::Hub* hub() const { return hub_.get(); }
   ingest::ZlmIngest* zlm_ingest() const { return zlm_.get(); }
+  webhook::WebhookShim* webhooks() const { return webhooks_.get(); }
 
  private:
   Server() = default;
 
   std::unique_ptr<storage::Log> log_;
   std::unique_ptr<subscription::Hub> hub_;
+  // Stopped in Drain before the log closes; destroyed before the hub and log it reads.
+  std::unique_ptr<webhook::WebhookShim> webhooks_;
+  std::unique_ptr<api::WebhookAdminService> webhook_admin_;
   std::unique_ptr<api::EventStreamService> event_stream_;
   std::unique_ptr<grpc::Server> grpc_;
   // Declared after log_: destroyed first, after Drain closed the log (whose Close acks the

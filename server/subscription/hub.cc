@@ -240,6 +240,11 @@ void Hub::Remove(Session* session) {
   }
 }
 
+void Hub::SetCommitObserver(std::function<void(Position head)> observer) {
+  absl::MutexLock l(&mu_);
+  commit_observer_ = std::move(observer);
+}
+
 void Hub::OnCommit(std::vector<storage::StoredEvent>& events, Position head) {
   // Encode once, outside the lock: every subscriber shares these bytes.
   std::vector<LiveEventPtr> live;
@@ -296,6 +301,7 @@ void Hub::OnCommit(std::vector<storage::StoredEvent>& events, Position head) {
       for (Session* s : fell_behind) RemoveLiveLocked(s);
       fell_behind.clear();
     }
+    if (commit_observer_) commit_observer_(head);
   }
   for (Waker* w : wakes) w->WakeAndUnref();
 }

@@ -15,6 +15,7 @@
 #define HOOKSTREAM_SERVER_SUBSCRIPTION_HUB_H_
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -71,6 +72,11 @@ class Hub : public storage::CommitListener {
 
   void OnCommit(std::vector<storage::StoredEvent>& events, Position head) override;
 
+  // Called on the appender thread after every commit with the new head (must not block): lets
+  // a reader of the log (the webhook shim) sleep until there is something new. nullptr clears
+  // it; once this returns, the previous observer is not running and will not be called.
+  void SetCommitObserver(std::function<void(Position head)> observer);
+
   // OUT_OF_RANGE for a start (or cursor) at `position` that retention has passed, with an
   // ExpiredDetail payload naming what is left.
   absl::Status ExpiredError(Position position, absl::string_view what) const;
@@ -105,6 +111,7 @@ class Hub : public storage::CommitListener {
   PatternIndex<Session> live_index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Session*> live_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void(Position)> commit_observer_ ABSL_GUARDED_BY(mu_);
 
   ThreadPool readers_;
   absl::Notification stop_ticker_;

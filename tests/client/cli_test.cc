@@ -306,3 +306,48 @@ TEST_F(CliTest, StreamAndLogInfoAreJson) {
 
 }  // namespace
 }  // namespace hookstream
+
+namespace hookstream {
+namespace {
+
+TEST_F(CliTest, WebhooksListsEndpointsAndDeadLettersAndReplays) {
+  // An endpoint nobody listens on, with a two-step schedule: its event is dead-lettered fast.
+  v1::WebhooksConfig config;
+  v1::WebhookEndpointConfig* e = config.add_endpoints();
+  e->set_name("down");
+  e->set_url("http://127.0.0.1:1/hook");
+  e->add_retry_schedule();
+  e->add_retry_schedule()->set_nanos(10'000'000);
+  ServerOptions options;
+  options.webhooks.endpoints = *webhook::EndpointsFromConfig(config);
+  server_ = std::make_unique<TestServer>(Transport::kTcp, options);
+  ASSERT_EQ(Cli({"publish", "--stream=a/b", "--type=t", "--data={}"}).exit_code, 0);
+  CliRun dead;
+  for (const absl::Time end = absl::Now() + absl::Seconds(30); absl::Now() < end;) {
+    dead = Cli({"webhooks", "dead-letters", "down"});
+    if (dead.exit_code != 0 || !dead.lines.empty()) break;
+  }
+  ASSERT_EQ(dead.exit_code, 0) << dead.err;
+  ASSERT_EQ(dead.lines.size(), 1u);
+  EXPECT_EQ(ParseOrDie(dead.lines[0]).Find("stream")->string, "a/b");
+  EXPECT_THAT(dead.lines[0], HasSubstr("Couldn't connect"));
+
+  CliRun eps = Cli({"webhooks", "endpoints"});
+  ASSERT_EQ(eps.exit_code, 0) << eps.err;
+  ASSERT_EQ(eps.lines.size(), 1u);
+  EXPECT_EQ(ParseOrDie(eps.lines[0]).Find("name")->string, "down");
+  EXPECT_EQ(ParseOrDie(eps.lines[0]).Find("dead_letters")->string, "1");
+
+  CliRun replay = Cli({"webhooks", "replay", "down", "--all"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_THAT(replay.out, HasSubstr(R"("replayed":"1")"));
+  EXPECT_EQ(Cli({"webhooks", "replay", "down", "12345"}).exit_code, 1);
+  CliRun unknown = Cli({"webhooks", "dead-letters", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no webhook endpoint \"nope\""));
+  EXPECT_EQ(Cli({"webhooks", "replay", "down"}).exit_code, 2);
+  EXPECT_EQ(Cli({"webhooks", "frobnicate"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace hookstream
