@@ -38,7 +38,8 @@ Commands:
   stream list [PATTERN]    Streams (one JSON object per line).
   log info                 The log's info as JSON.
 
-Common flags: --server (default 127.0.0.1:7070), --timeout (default 10s), --auth_token.
+Common flags: --server (default 127.0.0.1:7070), --timeout (default 10s), --auth_token,
+  --tls / --tls_ca=FILE (TLS; trust the system's or FILE's CAs), --tls_cert / --tls_key (mTLS).
 Exit codes: 0 ok, 1 server or connection error, 2 usage error, 3 resume token expired,
 of another log or damaged, 4 bad input line (publish).
 )";

@@ -626,6 +626,8 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
   std::vector<std::pair<std::string, std::string>> staged_dedup_order;  // (source, id)
   uint64_t next = state_.head;
   uint64_t added_bytes = 0;
+  GroupCommitInfo info;
+  info.requests = group.size();
 
   for (PendingAppend& req : group) {
     // A request is atomic: its changes go to request-local overlays first.
@@ -637,6 +639,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     absl::Status error;
     uint64_t p = next;
     uint64_t req_bytes = 0;
+    size_t req_duplicates = 0;
 
     for (size_t i = 0; i < req.events.size(); ++i) {
       v1::EventInput& in = req.events[i];
@@ -657,6 +660,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
           result->set_seq(dup->seq.value());
           result->set_duplicate(true);
           result->set_id(in.id());
+          ++req_duplicates;
           continue;
         }
       }
@@ -718,6 +722,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     for (StoredEvent& ev : req_events) committed.push_back(std::move(ev));
     next = p;
     added_bytes += req_bytes;
+    info.duplicates += req_duplicates;
     outcomes.emplace_back(std::move(resp));
   }
 
@@ -748,7 +753,14 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     if (write_status.ok()) {
       rocksdb::WriteOptions wo;
       wo.sync = true;
+      const absl::Time write_start = absl::Now();
       write_status = FromRocks(db_->Write(wo, &batch), "committing to the log");
+      info.sync_time = absl::Now() - write_start;
+    }
+    info.ok = write_status.ok();
+    if (info.ok) {
+      info.events = committed.size();
+      info.bytes = added_bytes;
     }
     if (!write_status.ok()) {
       HS_LOG(ERROR) << "group commit of " << committed.size()
@@ -774,6 +786,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     }
   }
 
+  if (options_.on_group_commit) options_.on_group_commit(info);
   for (size_t i = 0; i < group.size(); ++i) {
     std::move(group[i].done)(std::move(outcomes[i]));
   }
