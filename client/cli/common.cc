@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -22,6 +23,40 @@ int UsageError(absl::string_view message) {
   return kExitUsage;
 }
 
+namespace {
+
+// The whole file, or exits with a usage error naming the flag.
+std::string ReadPemFlag(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  if (in) content << in.rdbuf();
+  if (!in || content.str().empty()) {
+    std::exit(UsageError(absl::StrCat("--", flag, "=", path, ": cannot read the file")));
+  }
+  return content.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca);
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  if (!absl::GetFlag(FLAGS_tls) && ca.empty() && cert.empty() && key.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (cert.empty() != key.empty()) {
+    std::exit(UsageError("--tls_cert and --tls_key go together"));
+  }
+  grpc::SslCredentialsOptions options;
+  if (!ca.empty()) options.pem_root_certs = ReadPemFlag("tls_ca", ca);
+  if (!cert.empty()) {
+    options.pem_cert_chain = ReadPemFlag("tls_cert", cert);
+    options.pem_private_key = ReadPemFlag("tls_key", key);
+  }
+  return grpc::SslCredentials(options);
+}
+
+}  // namespace
+
 std::shared_ptr<grpc::Channel> MakeChannel() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
@@ -29,8 +64,7 @@ std::shared_ptr<grpc::Channel> MakeChannel() {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), Credentials(), args);
 }
 
 void ConfigureContext(grpc::ClientContext& context) {

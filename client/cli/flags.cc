@@ -6,6 +6,12 @@ ABSL_FLAG(std::string, server, "127.0.0.1:7070", "hookstream server, host:port")
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of unary calls, and how long publish keeps retrying");
 ABSL_FLAG(std::string, auth_token, "", "Sent as 'authorization: Bearer <token>' metadata when set");
+ABSL_FLAG(bool, tls, false, "Connect with TLS, trusting the system's CA certificates");
+ABSL_FLAG(std::string, tls_ca, "",
+          "Connect with TLS, trusting the CA certificates in this PEM file (implies --tls)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate chain for servers that require one (mTLS; implies --tls)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, stream, "",
           "publish: the event's stream (one event from flags); stream get: the stream");
 ABSL_FLAG(std::string, type, "", "publish: the event's type");

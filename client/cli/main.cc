@@ -44,7 +44,8 @@ Commands:
                            Sends dead letters again; prints how many were queued.
   webhooks enable ENDPOINT Re-enables an endpoint a 410 Gone disabled.
 
-Common flags: --server (default 127.0.0.1:7070), --timeout (default 10s), --auth_token.
+Common flags: --server (default 127.0.0.1:7070), --timeout (default 10s), --auth_token,
+  --tls / --tls_ca=FILE (TLS; trust the system's or FILE's CAs), --tls_cert / --tls_key (mTLS).
 Exit codes: 0 ok, 1 server or connection error, 2 usage error, 3 resume token expired,
 of another log or damaged, 4 bad input line (publish).
 )";

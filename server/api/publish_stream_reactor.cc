@@ -7,10 +7,9 @@
 
 namespace hookstream::api {
 
-PublishStreamReactor::PublishStreamReactor(storage::Log* log, PublishLimits limits,
-                                           size_t max_in_flight,
-                                           const std::atomic<bool>* draining)
-    : log_(log), limits_(limits), max_in_flight_(max_in_flight), draining_(draining) {
+PublishStreamReactor::PublishStreamReactor(storage::Log* log, size_t max_in_flight,
+                                           PublishStreamHooks hooks)
+    : log_(log), max_in_flight_(max_in_flight), hooks_(std::move(hooks)) {
   Pump();
 }
 
@@ -20,10 +19,8 @@ void PublishStreamReactor::OnReadDone(bool ok) {
     read_in_flight_ = false;
     reads_done_ = true;  // Client half-closed (or the call broke).
   } else {
-    absl::Status invalid =
-        draining_->load()
-            ? absl::UnavailableError("the server is draining: publish again elsewhere or later")
-            : ValidatePublishRequest(request_, limits_);
+    const absl::Time arrived = absl::Now();
+    absl::Status invalid = hooks_.check(request_);
     std::vector<v1::EventInput> events;
     if (invalid.ok()) {
       events.assign(std::make_move_iterator(request_.mutable_events()->begin()),
@@ -44,7 +41,10 @@ void PublishStreamReactor::OnReadDone(bool ok) {
       }
     }
     if (invalid.ok()) {
-      log_->Append(std::move(events), [this, slot](absl::StatusOr<v1::PublishResponse> r) {
+      const size_t count = events.size();
+      log_->Append(std::move(events), [this, slot, count,
+                                       arrived](absl::StatusOr<v1::PublishResponse> r) {
+        hooks_.on_outcome(r.status(), count, arrived);
         {
           absl::MutexLock l(&mu_);
           slot->outcome = std::move(r);

@@ -10,11 +10,14 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_callback.h"
 #include "hookstream/v1/event_stream.pb.h"
@@ -23,12 +26,21 @@
 
 namespace hookstream::api {
 
+// What the service decides for a PublishStream call.
+struct PublishStreamHooks {
+  // Runs on every request before it is appended (drain, validation, auth scopes, rate); an
+  // error fails the call with it.
+  std::function<absl::Status(const v1::PublishRequest&)> check;
+  // Told of every appended request's outcome: its status, event count and arrival time.
+  std::function<void(const absl::Status&, size_t events, absl::Time arrived)> on_outcome;
+  // Held until the reactor is gone (the call's connection slot).
+  std::shared_ptr<void> lease;
+};
+
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
  public:
-  // `draining`, when it turns true, makes every later request fail the call with UNAVAILABLE.
-  PublishStreamReactor(storage::Log* log, PublishLimits limits, size_t max_in_flight,
-                       const std::atomic<bool>* draining);
+  PublishStreamReactor(storage::Log* log, size_t max_in_flight, PublishStreamHooks hooks);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -45,9 +57,8 @@ class PublishStreamReactor final
   void Unref();
 
   storage::Log* const log_;
-  const PublishLimits limits_;
   const size_t max_in_flight_;
-  const std::atomic<bool>* const draining_;
+  const PublishStreamHooks hooks_;
   std::atomic<int> refs_{1};
 
   absl::Mutex mu_;
@@ -59,6 +70,14 @@ class PublishStreamReactor final
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   v1::PublishRequest request_;    // Owned by the read in flight.
   v1::PublishResponse response_;  // Owned by the write in flight.
+};
+
+// A bidi reactor that only finishes with an error: for PublishStream calls refused up front.
+class RejectedBidiReactor final
+    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+ public:
+  explicit RejectedBidiReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
 };
 
 }  // namespace hookstream::api

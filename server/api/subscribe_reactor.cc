@@ -20,8 +20,9 @@ grpc::ByteBuffer ToByteBuffer(std::string message) {
 
 }  // namespace
 
-SubscribeReactor::SubscribeReactor(std::shared_ptr<subscription::Session> session)
-    : session_(std::move(session)) {
+SubscribeReactor::SubscribeReactor(std::shared_ptr<subscription::Session> session,
+                                   std::shared_ptr<void> lease)
+    : session_(std::move(session)), lease_(std::move(lease)) {
   session_->Attach(this);
   Pump();
 }

@@ -21,7 +21,9 @@ namespace hookstream::api {
 class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public subscription::Waker {
  public:
-  explicit SubscribeReactor(std::shared_ptr<subscription::Session> session);
+  // `lease` (the call's connection slot, may be null) is held until the reactor is gone.
+  SubscribeReactor(std::shared_ptr<subscription::Session> session,
+                   std::shared_ptr<void> lease = nullptr);
 
   // subscription::Waker
   void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -41,6 +43,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   void Unref();
 
   const std::shared_ptr<subscription::Session> session_;
+  const std::shared_ptr<void> lease_;
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone; plus one per pending wake.
 
   absl::Mutex mu_;

@@ -216,6 +216,16 @@ absl::StatusOr<int> HttpServer::Impl::Start() {
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                        MHD_USE_ERROR_LOG;
   if (ipv6) flags |= MHD_USE_IPv6;
+  const bool tls = !options_.tls_cert_pem.empty() || !options_.tls_key_pem.empty();
+  if (tls) {
+    if (options_.tls_cert_pem.empty() || options_.tls_key_pem.empty()) {
+      return absl::InvalidArgumentError("HTTPS needs both a certificate and a private key");
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      return absl::FailedPreconditionError("this libmicrohttpd was built without TLS support");
+    }
+    flags |= MHD_USE_TLS;
+  }
   const unsigned int timeout_s =
       static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.idle_timeout)));
   daemon_ = MHD_start_daemon(
@@ -226,10 +236,15 @@ absl::StatusOr<int> HttpServer::Impl::Start() {
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(options_.max_connections),       //
       MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,                                               //
       MHD_OPTION_NOTIFY_COMPLETED, &Impl::OnCompleted, this,                                  //
+      // Without TLS these two are skipped: MHD_OPTION_END ends the list early.
+      tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, options_.tls_cert_pem.c_str(),        //
+      MHD_OPTION_HTTPS_MEM_KEY, options_.tls_key_pem.c_str(),                                 //
       MHD_OPTION_END);
   if (daemon_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve HTTP on ", options_.listen, " (address in use?)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve HTTP", tls ? "S" : "", " on ", options_.listen,
+        tls ? " (address in use, or a certificate/key that GnuTLS cannot load?)"
+            : " (address in use?)"));
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
   return info == nullptr ? 0 : static_cast<int>(info->port);
@@ -339,6 +354,16 @@ void HttpServer::Impl::Dispatch(const std::shared_ptr<PendingRequest>& p) {
     const bool serving = !draining();
     r.status = serving ? 200 : 503;
     r.body = serving ? R"({"status":"ok"})" : R"({"status":"draining"})";
+    responder.Send(std::move(r));
+    return;
+  }
+  if (path == "/readyz") {
+    std::string reason = draining() ? "draining" : "";
+    if (reason.empty() && options_.not_ready) reason = options_.not_ready();
+    Response r;
+    r.status = reason.empty() ? 200 : 503;
+    r.body = reason.empty() ? R"({"status":"ready"})"
+                            : nlohmann::json{{"status", "not_ready"}, {"reason", reason}}.dump();
     responder.Send(std::move(r));
     return;
   }

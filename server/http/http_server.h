@@ -1,5 +1,5 @@
-// A small HTTP/1.1 server for hookstream's HTTP listener (ZLMediaKit hooks, /healthz, later
-// /metrics), on GNU libmicrohttpd: its epoll thread pool parses requests, keeps connections alive
+// A small HTTP/1.1 server for hookstream's HTTP listener (ZLMediaKit hooks, /healthz, /readyz,
+// /metrics), optionally over TLS, on GNU libmicrohttpd: its epoll thread pool parses requests, keeps connections alive
 // and enforces idle timeouts; this class adds routing, a body-size limit and asynchronous
 // replies (a handler may answer from any thread, later: the connection is suspended meanwhile).
 //
@@ -81,6 +81,12 @@ struct HttpServerOptions {
   absl::Duration idle_timeout = absl::Seconds(30);
   size_t max_connections = 1024;
   int threads = 2;
+  // /readyz answers 200 {"status":"ready"} while this returns "" (or is unset) and the server is
+  // not draining; otherwise 503 {"status":"not_ready","reason":...}. Called on pool threads.
+  std::function<std::string()> not_ready;
+  // PEM certificate chain and private key: both set serves HTTPS (libmicrohttpd on GnuTLS).
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
 
 class HttpServer {
@@ -90,8 +96,9 @@ class HttpServer {
     Handler handler;
   };
 
-  // Starts listening. Routes are matched in order; unmatched paths get 404. /healthz is built
-  // in: 200 {"status":"ok"} while serving, 503 {"status":"draining"} after BeginDrain().
+  // Starts listening. Routes are matched in order; unmatched paths get 404. /healthz (liveness)
+  // is built in: 200 {"status":"ok"} while serving, 503 {"status":"draining"} after
+  // BeginDrain(); so is /readyz (readiness, see HttpServerOptions::not_ready).
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                            std::vector<Route> routes);
   ~HttpServer();

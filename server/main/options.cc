@@ -1,6 +1,7 @@
 #include "server/main/options.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/main/security_options.h"
 #include "server/main/storage_options.h"
 
 namespace hookstream {
@@ -57,6 +58,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::Config& config) 
                                  ")"));
   }
   if (limits.max_subscribers() != 0) o.hub.max_subscribers = limits.max_subscribers();
+  if (absl::Status s = ApplySecurityConfig(config, &o); !s.ok()) return s;
   if (limits.subscriber_buffer_bytes() != 0) {
     o.hub.session.buffer_bytes = limits.subscriber_buffer_bytes();
   }

@@ -6,6 +6,7 @@
 #ifndef HOOKSTREAM_SERVER_MAIN_SERVER_H_
 #define HOOKSTREAM_SERVER_MAIN_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,7 +17,9 @@
 #include "server/api/event_stream_service.h"
 #include "server/api/webhook_admin_service.h"
 #include "server/http/http_server.h"
+#include "server/common/metrics.h"
 #include "server/ingest/zlm_ingest.h"
+#include "server/main/server_metrics.h"
 #include "server/storage/embedded_log.h"
 #include "server/storage/jetstream/jetstream_log.h"
 #include "server/subscription/hub.h"
@@ -24,11 +27,25 @@
 
 namespace hookstream {
 
+// PEM files (config key `tls`). cert_file and key_file turn TLS on for gRPC and HTTP;
+// client_ca_file makes gRPC require client certificates signed by it (mTLS).
+struct TlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct ServerOptions {
   // host:port for gRPC; port 0 picks a free one (see grpc_port()); empty: in-process only.
   std::string grpc_listen = "127.0.0.1:7070";
   // Largest gRPC message accepted or sent.
   size_t max_message_bytes = 64 << 20;
+  TlsFiles tls;
+  // Concurrent calls (HTTP/2 streams) per gRPC connection; 0: gRPC's default.
+  int max_concurrent_streams = 0;
+  // A gRPC connection without calls for this long is closed; zero: never.
+  absl::Duration max_connection_idle = absl::ZeroDuration();
   storage::EmbeddedLogOptions log;
   // Set: the log is the JetStream backend (log.data_dir unused).
   std::optional<storage::JetStreamLogOptions> jetstream;
@@ -68,10 +85,17 @@ class Server {
   subscription::Hub* hub() const { return hub_.get(); }
   ingest::ZlmIngest* zlm_ingest() const { return zlm_.get(); }
   webhook::WebhookShim* webhooks() const { return webhooks_.get(); }
+  // The registry /metrics renders; components add their metrics to it.
+  metrics::Registry* metrics() const { return metrics_.get(); }
+  // Why the server is not ready (/readyz), or "" when it is.
+  std::string NotReadyReason() const;
 
  private:
   Server() = default;
 
+  // First: outlive everything that reports to them.
+  std::unique_ptr<metrics::Registry> metrics_;
+  std::unique_ptr<ServerMetrics> server_metrics_;
   std::unique_ptr<storage::Log> log_;
   std::unique_ptr<subscription::Hub> hub_;
   // Stopped in Drain before the log closes; destroyed before the hub and log it reads.
@@ -84,7 +108,7 @@ class Server {
   std::unique_ptr<ingest::ZlmIngest> zlm_;
   std::unique_ptr<http::HttpServer> http_;
   int port_ = 0;
-  bool drained_ = false;
+  std::atomic<bool> drained_{false};
 };
 
 }  // namespace hookstream

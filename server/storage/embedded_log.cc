@@ -665,6 +665,8 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
   std::vector<std::string> staged_dedup_order;  // DedupIndex keys, in append order.
   uint64_t next = state_.head;
   uint64_t added_bytes = 0;
+  GroupCommitInfo info;
+  info.requests = group.size();
 
   for (PendingAppend& req : group) {
     // A request is atomic. Only an expected_seq check can reject it part-way, so a request
@@ -685,6 +687,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     absl::Status error;
     uint64_t p = next;
     uint64_t req_bytes = 0;
+    size_t req_duplicates = 0;
 
     for (size_t i = 0; i < req.events.size(); ++i) {
       v1::EventInput& in = req.events[i];
@@ -706,6 +709,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
           result->set_seq(dup->seq.value());
           result->set_duplicate(true);
           result->set_id(in.id());
+          ++req_duplicates;
           continue;
         }
       }
@@ -770,6 +774,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     }
     next = p;
     added_bytes += req_bytes;
+    info.duplicates += req_duplicates;
     outcomes.emplace_back(std::move(resp));
   }
 
@@ -803,7 +808,14 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     if (write_status.ok()) {
       rocksdb::WriteOptions wo;
       wo.sync = true;
+      const absl::Time write_start = absl::Now();
       write_status = FromRocks(db_->Write(wo, &batch), "committing to the log");
+      info.sync_time = absl::Now() - write_start;
+    }
+    info.ok = write_status.ok();
+    if (info.ok) {
+      info.events = committed.size();
+      info.bytes = added_bytes;
     }
     if (!write_status.ok()) {
       HS_LOG(ERROR) << "group commit of " << committed.size()
@@ -831,6 +843,7 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     }
   }
 
+  if (options_.on_group_commit) options_.on_group_commit(info);
   for (size_t i = 0; i < group.size(); ++i) {
     std::move(group[i].done)(std::move(outcomes[i]));
   }

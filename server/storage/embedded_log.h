@@ -13,6 +13,7 @@
 #ifndef HOOKSTREAM_SERVER_STORAGE_EMBEDDED_LOG_H_
 #define HOOKSTREAM_SERVER_STORAGE_EMBEDDED_LOG_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,18 @@
 #include "server/storage/retention.h"
 
 namespace hookstream::storage {
+
+// What one group commit did, for metrics.
+struct GroupCommitInfo {
+  size_t requests = 0;    // Appends in the group.
+  size_t events = 0;      // Events written.
+  // Events of accepted requests answered from the dedup window (nothing written for them).
+  size_t duplicates = 0;
+  uint64_t bytes = 0;     // Bytes of events written.
+  // The synced write of the batch (zero when nothing was written).
+  absl::Duration sync_time;
+  bool ok = true;  // False when the write failed (nothing acknowledged).
+};
 
 struct EmbeddedLogOptions {
   // Created when missing.
@@ -36,6 +49,9 @@ struct EmbeddedLogOptions {
   // Source of ingest times and of the dedup window; not owned, must outlive the log.
   Clock* clock = Clock::Real();
   FaultHooks faults;
+  // Called on the appender thread after every group commit, before its appends are
+  // acknowledged; must be cheap and must not block.
+  std::function<void(const GroupCommitInfo&)> on_group_commit;
 };
 
 absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options);

@@ -39,10 +39,29 @@ size_t Hub::session_count() const {
   return sessions_.size();
 }
 
-absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeRequest& request) {
+Hub::SubscriberStats Hub::CollectSubscriberStats() const {
+  SubscriberStats stats;
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    absl::MutexLock l(&mu_);
+    stats.head = head_;
+    stats.live = live_.size();
+    sessions.reserve(sessions_.size());
+    for (const auto& [raw, session] : sessions_) sessions.push_back(session);
+  }
+  stats.lags.reserve(sessions.size());
+  for (const std::shared_ptr<Session>& s : sessions) {
+    const Position out = s->handed_out();
+    stats.lags.push_back(out < stats.head ? stats.head.value() - out.value() : 0);
+  }
+  return stats;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> Hub::Subscribe(const v1::SubscribeRequest& request,
+                                                        const std::vector<StreamPattern>& scopes) {
   absl::StatusOr<Filter> filter = Filter::Create(
       std::vector<std::string>(request.streams().begin(), request.streams().end()),
-      std::vector<std::string>(request.types().begin(), request.types().end()));
+      std::vector<std::string>(request.types().begin(), request.types().end()), scopes);
   if (!filter.ok()) return filter.status();
 
   SessionOptions so = options_.session;

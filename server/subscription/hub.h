@@ -14,6 +14,7 @@
 #ifndef HOOKSTREAM_SERVER_SUBSCRIPTION_HUB_H_
 #define HOOKSTREAM_SERVER_SUBSCRIPTION_HUB_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -62,8 +63,11 @@ class Hub : public storage::CommitListener {
   // Validates the request and starts a session: INVALID_ARGUMENT (filter, token, limits),
   // FAILED_PRECONDITION (token of another log, or ahead of the log), OUT_OF_RANGE (token
   // older than what is retained), RESOURCE_EXHAUSTED (too many subscribers), UNAVAILABLE
-  // (draining), UNIMPLEMENTED (start modes not served yet).
-  absl::StatusOr<std::shared_ptr<Session>> Subscribe(const v1::SubscribeRequest& request);
+  // (draining), UNIMPLEMENTED (start modes not served yet). `scopes` (the caller's token's
+  // stream patterns; empty: all) narrow the filter (Filter::Create): PERMISSION_DENIED when
+  // the request asks only for streams outside them.
+  absl::StatusOr<std::shared_ptr<Session>> Subscribe(const v1::SubscribeRequest& request,
+                                                     const std::vector<StreamPattern>& scopes = {});
 
   // Ends every session with UNAVAILABLE and refuses new ones (server drain).
   void Shutdown();
@@ -87,6 +91,19 @@ class Hub : public storage::CommitListener {
   Clock* clock() const { return options_.clock; }
   size_t session_count() const;
 
+  // For metrics: every session's lag (log positions between the head and what it has handed
+  // to its transport) as of one scrape. Takes each session's lock briefly, not the hub's
+  // during the walk.
+  struct SubscriberStats {
+    Position head;
+    size_t live = 0;               // Sessions fed from commits.
+    std::vector<uint64_t> lags;    // One per session.
+  };
+  SubscriberStats CollectSubscriberStats() const;
+  // Events and message bytes handed to transports since start.
+  uint64_t delivered_events() const { return delivered_events_.load(std::memory_order_relaxed); }
+  uint64_t delivered_bytes() const { return delivered_bytes_.load(std::memory_order_relaxed); }
+
  private:
   friend class Session;
 
@@ -98,6 +115,11 @@ class Hub : public storage::CommitListener {
   void AddLiveLocked(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveLiveLocked(Session* session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TickerLoop();
+  // From Session::Next, under the session's lock only.
+  void CountDelivered(size_t events, size_t bytes) {
+    delivered_events_.fetch_add(events, std::memory_order_relaxed);
+    delivered_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  }
 
   storage::Log* const log_;
   const HubOptions options_;
@@ -112,6 +134,9 @@ class Hub : public storage::CommitListener {
   absl::flat_hash_set<Session*> live_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void(Position)> commit_observer_ ABSL_GUARDED_BY(mu_);
+
+  std::atomic<uint64_t> delivered_events_{0};
+  std::atomic<uint64_t> delivered_bytes_{0};
 
   ThreadPool readers_;
   absl::Notification stop_ticker_;

@@ -71,6 +71,11 @@ Position Session::cursor() const {
   return cursor_;
 }
 
+Position Session::handed_out() const {
+  absl::MutexLock l(&mu_);
+  return handed_out_;
+}
+
 bool Session::finished() const {
   absl::MutexLock l(&mu_);
   return mode_ == Mode::kFinished;
@@ -233,6 +238,7 @@ Session::Step Session::Next() {
   token_through_ = handed_out_;
   last_token_time_ = now;
   MaybeScheduleReadLocked();
+  hub_->CountDelivered(batch.size(), bytes);
   return EncodeEventsMessage(batch);
 }
 

@@ -125,6 +125,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Ends the session with `status` after the message in flight (drain, storage failure).
   Waker* Terminate(absl::Status status);
   Position cursor() const;
+  // Everything up to here was handed to the transport (metrics: lag behind the head).
+  Position handed_out() const;
   bool finished() const;
 
   // Reader pool: one step of catching up (snapshot, else ring, else disk).

@@ -28,11 +28,14 @@ class HttpClient {
   HttpResult Post(const std::string& url, const std::string& body,
                   const std::vector<std::string>& headers = {}, bool chunked = false);
   HttpResult Get(const std::string& url);
+  // For https:// URLs: trust only the CA certificates in this PEM file.
+  void set_ca_file(std::string path) { ca_file_ = std::move(path); }
 
  private:
   HttpResult Perform(const std::string& url, const std::string* body,
                      const std::vector<std::string>& headers, bool chunked);
   void* curl_;
+  std::string ca_file_;
 };
 
 // "http://127.0.0.1:<port><path>"

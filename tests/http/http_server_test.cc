@@ -99,6 +99,34 @@ TEST_F(HttpServerTest, HealthzIsOkWhileServingAnd503WhileDraining) {
   t.join();
 }
 
+TEST_F(HttpServerTest, ReadyzFollowsNotReadyAndTheDrain) {
+  std::atomic<bool> ready{true};
+  HttpServerOptions o;
+  o.not_ready = [&ready] { return ready.load() ? std::string() : std::string("log \"closed\""); };
+  Start(o);
+  HttpClient c;
+  auto r = c.Get(Url("/readyz"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"status":"ready"})");
+  ready.store(false);
+  r = c.Get(Url("/readyz"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, R"({"reason":"log \"closed\"","status":"not_ready"})");
+  EXPECT_EQ(c.Get(Url("/healthz")).status, 200) << "not ready is not dead";
+  ready.store(true);
+  EXPECT_EQ(c.Get(Url("/readyz")).status, 200);
+  // While draining (a parked request keeps the drain open), /readyz says why.
+  HttpClient parked_client;
+  std::thread t([&] { EXPECT_EQ(parked_client.Post(Url("/later/x"), "p").status, 200); });
+  ASSERT_TRUE(parked_.WaitFor(1));
+  server_->BeginDrain();
+  r = c.Get(Url("/readyz"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, R"({"reason":"draining","status":"not_ready"})");
+  for (auto& [body, responder] : parked_.Take()) responder.Send(Response{});
+  t.join();
+}
+
 TEST_F(HttpServerTest, KeepAliveReusesOneConnection) {
   Start();
   HttpClient c;

@@ -3,7 +3,9 @@
 namespace hookstream::testing {
 
 SubscribeClient::SubscribeClient(v1::EventStream::Stub& stub,
-                                 const v1::SubscribeRequest& request) {
+                                 const v1::SubscribeRequest& request,
+                                 const std::string& bearer_token) {
+  if (!bearer_token.empty()) context_.AddMetadata("authorization", "Bearer " + bearer_token);
   thread_ = std::thread([this, &stub, request] { Run(stub, request); });
 }
 

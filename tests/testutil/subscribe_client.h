@@ -29,8 +29,10 @@ class SubscribeClient {
     std::optional<grpc::Status> finished;
   };
 
-  // Starts the call on its own thread.
-  SubscribeClient(v1::EventStream::Stub& stub, const v1::SubscribeRequest& request);
+  // Starts the call on its own thread; `bearer_token`, when set, is sent as
+  // `authorization: Bearer <token>`.
+  SubscribeClient(v1::EventStream::Stub& stub, const v1::SubscribeRequest& request,
+                  const std::string& bearer_token = "");
   ~SubscribeClient();
 
   // Waits until `pred` holds; false on timeout.
