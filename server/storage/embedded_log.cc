@@ -50,7 +50,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    HS_LOG(FATAL) << "RAND_bytes failed: no entropy for the log identity";
+    HS_EVENT(FATAL, "log.no_entropy").Field("reason", "RAND_bytes failed: no entropy for the log identity");
   }
   return out;
 }
@@ -486,8 +486,9 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   if (s.ok()) s = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!s.ok()) {
     // Nothing was deleted; the raised horizon only expires tokens early, never skips events.
-    HS_LOG(ERROR) << "retention: deleting through position " << plan.through
-                  << " failed: " << s.ToString();
+    HS_EVENT(ERROR, "retention.delete_failed")
+        .Field("through_position", plan.through)
+        .Field("error", s.ToString());
     return;
   }
   for (auto& [name, rec] : changed) streams_.insert_or_assign(name, std::move(rec));
@@ -501,9 +502,11 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   }
   oldest_pub_.store(oldest, std::memory_order_release);
   PublishStats();
-  HS_LOG(INFO) << "retention: deleted " << plan.removed_events << " events ("
-               << plan.removed_bytes << " bytes) through position " << plan.through
-               << "; oldest retained position " << oldest;
+  HS_EVENT(INFO, "retention.deleted")
+      .Field("events", plan.removed_events)
+      .Field("bytes", plan.removed_bytes)
+      .Field("through_position", plan.through)
+      .Field("oldest_position", oldest);
 }
 
 absl::StatusOr<uint64_t> EmbeddedLog::Trim() {
@@ -532,7 +535,7 @@ void EmbeddedLog::TrimmerLoop() {
     while (!stop_trimmer_.HasBeenNotified()) {
       absl::StatusOr<uint64_t> removed = Trim();
       if (!removed.ok()) {
-        HS_LOG(WARNING) << "retention pass failed: " << removed.status();
+        HS_EVENT(WARNING, "retention.pass_failed").Field("error", removed.status());
         break;
       }
       if (*removed < options_.retention.max_deletes_per_pass) break;
@@ -751,8 +754,10 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       write_status = FromRocks(db_->Write(wo, &batch), "committing to the log");
     }
     if (!write_status.ok()) {
-      HS_LOG(ERROR) << "group commit of " << committed.size()
-                 << " events failed, nothing acknowledged: " << write_status;
+      HS_EVENT(ERROR, "log.commit_failed")
+          .Field("events", committed.size())
+          .Field("acknowledged", 0)
+          .Field("error", write_status);
       for (auto& o : outcomes) {
         if (o.ok()) o = absl::UnavailableError(write_status.message());
       }
