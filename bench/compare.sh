@@ -61,7 +61,7 @@ start_server() {
     hookstream)
       "$BUILD/server/main/hookstreamd" --data_dir="$dir/data" --grpc_listen="$ADDR" \
         --http_listen=off 2>"$log" &
-      ready="hookstreamd started" ;;
+      ready="event=server.started" ;;
     reference)
       "$BUILD/bench/reference_server" --listen="$ADDR" 2>"$log" &
       ready="reference_server started" ;;

@@ -19,7 +19,7 @@ start() {
   rm -rf "$D/data"
   "$BUILD/server/main/hookstreamd" --data_dir="$D/data" --grpc_listen="$ADDR" --http_listen=off 2>"$D/log" &
   PID=$!
-  for _ in $(seq 1 200); do grep -q "hookstreamd started" "$D/log" 2>/dev/null && return; sleep 0.05; done
+  for _ in $(seq 1 200); do grep -q "event=server.started" "$D/log" 2>/dev/null && return; sleep 0.05; done
   echo "hookstreamd did not start"; cat "$D/log"; exit 1
 }
 stop() { kill "$PID"; wait "$PID" || true; PID=""; }

@@ -27,7 +27,7 @@ start_hs() {  # $1: config file or "" (embedded). Retried while a new cluster el
     "$BUILD/server/main/hookstreamd" --data_dir="$D/data" --grpc_listen="$ADDR" --http_listen=off "${cfg[@]}" 2>"$D/log" &
     HS=$!
     for _ in $(seq 1 400); do
-      grep -q "hookstreamd started" "$D/log" 2>/dev/null && return
+      grep -q "event=server.started" "$D/log" 2>/dev/null && return
       kill -0 "$HS" 2>/dev/null || break
       sleep 0.05
     done

@@ -206,7 +206,7 @@ void HttpServer::Impl::OnLog(void* cls, const char* fmt, va_list ap) {
   vsnprintf(buf, sizeof(buf), fmt, ap);
   std::string line(buf);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  HS_LOG(WARNING) << "http: " << line;
+  HS_EVENT(WARNING, "http.server").Field("message", line);
 }
 
 absl::StatusOr<int> HttpServer::Impl::Start() {
@@ -412,7 +412,7 @@ void HttpServer::Impl::Drain(absl::Time deadline) {
     Responder(p).Send(std::move(r));
   }
   if (!left.empty()) {
-    HS_LOG(WARNING) << "http: " << left.size() << " request(s) answered 503 at the drain deadline";
+    HS_EVENT(WARNING, "http.drain_deadline").Field("answered_503", left.size());
   }
   {
     // Let the last answers be written before the stop closes their connections.

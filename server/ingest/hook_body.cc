@@ -186,8 +186,13 @@ absl::StatusOr<ParsedHook> ParseHookBody(const HookSpec& spec, absl::string_view
   Json json;
   try {
     json = Json::parse(body.begin(), body.end());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(spec.name, ": body is not JSON: ", e.what()));
+  } catch (const Json::parse_error& e) {
+    // Not e.what(): nlohmann quotes the bytes it last read ("last read: '...'"), which can be a
+    // secret from the body, and this message goes into the reply and the log.
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.name, ": body is not JSON (syntax error at byte ", e.byte, ")"));
+  } catch (const Json::exception&) {
+    return absl::InvalidArgumentError(absl::StrCat(spec.name, ": body is not JSON"));
   }
   if (!json.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(spec.name, ": body must be a JSON object"));

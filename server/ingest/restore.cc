@@ -43,8 +43,9 @@ absl::Status ReadSnapshots(const storage::Log& log, Restored* out,
       if (!ev.ok()) return ev.status();
       absl::StatusOr<ServerState> state = DecodeSnapshot(ev->data());
       if (!state.ok()) {
-        HS_LOG(WARNING) << "zlm restore: ignoring the snapshot on " << name << ": "
-                        << state.status().message();
+        HS_EVENT(WARNING, "zlm.restore.snapshot_ignored")
+            .Field("stream", name)
+            .Field("error", state.status().message());
         continue;
       }
       RestoredServer& r = out->servers[state->server_id];

@@ -166,9 +166,10 @@ absl::StatusOr<std::unique_ptr<ZlmIngest>> ZlmIngest::Start(storage::Log* log, Z
       srv.dedup_order.emplace_back(d.first_seen, d.key);
     }
     if (!restored.servers.empty()) {
-      HS_LOG(INFO) << "zlm ingest: restored " << restored.servers.size() << " media server(s), "
-                   << online << " stream(s) online, " << restored.dedup.size()
-                   << " recent hook(s) for de-duplication";
+      HS_EVENT(INFO, "zlm.restored")
+          .Field("media_servers", restored.servers.size())
+          .Field("streams_online", online)
+          .Field("recent_hooks", restored.dedup.size());
     }
   }
   ingest->timer_ = std::thread([p = ingest.get()] { p->TimerLoop(); });
@@ -194,8 +195,12 @@ size_t ZlmIngest::HeldHooks() {
 
 void ZlmIngest::HandleHook(http::Request request, http::Responder responder) {
   auto reject = [&](int status, absl::string_view msg) {
-    HS_LOG(WARNING) << "zlm ingest: " << request.method << " " << request.path << " rejected ("
-                    << status << "): " << msg;
+    // request.path has no query string: the ?token= never reaches the log.
+    HS_EVENT(WARNING, "zlm.hook.rejected")
+        .Field("method", request.method)
+        .Field("path", request.path)
+        .Field("status", status)
+        .Field("reason", msg);
     responder.Send(Reject(status, msg));
   };
   const absl::string_view name =
@@ -263,9 +268,11 @@ void ZlmIngest::Deliver(Outbox* out) {
     }
   }
   if (timed_out > 0) {
-    HS_LOG(WARNING) << "zlm ingest: " << timed_out << " hook(s) not stored (storage failed or "
-                    << "slower than zlm.storage_timeout = " << options_.storage_timeout
-                    << "): answered per zlm.policy.on_storage_failure";
+    HS_EVENT(WARNING, "zlm.hooks.not_stored")
+        .Field("hooks", timed_out)
+        .Field("storage_timeout", options_.storage_timeout)
+        .Field("reason", "storage failed or slower than zlm.storage_timeout: answered per "
+                         "zlm.policy.on_storage_failure");
   }
   out->replies.clear();
   for (auto& b : out->batches) {
@@ -391,10 +398,12 @@ void ZlmIngest::Arrive(ParsedHook hook, std::shared_ptr<ReplySlot> slot, Outbox*
       // At most one line a second per server: an overloaded host makes many late at once.
       ++srv.late_unlogged;
       if (now - srv.late_logged_at >= absl::Seconds(1)) {
-        HS_LOG(WARNING) << "zlm ingest: " << srv.late_unlogged << " hook(s) of "
-                        << item.hook.server_id
-                        << " came after their reorder window (latest: " << item.hook.spec->name
-                        << " hook_index " << index << "): stored out of order, marked zlm.late";
+        HS_EVENT(WARNING, "zlm.hooks.late")
+            .Field("hooks", srv.late_unlogged)
+            .Field("media_server", item.hook.server_id)
+            .Field("latest_hook", item.hook.spec->name)
+            .Field("latest_hook_index", index)
+            .Field("reason", "after their reorder window: stored out of order, marked zlm.late");
         srv.late_logged_at = now;
         srv.late_unlogged = 0;
       }
@@ -459,8 +468,9 @@ void ZlmIngest::Kick(Server& srv, Outbox* out) {
         srv.lost_queued = false;
         const absl::Duration timeout = KeepaliveTimeout(st, options_.keepalive_timeout);
         if (!KeepaliveExpired(st, now, timeout)) break;
-        HS_LOG(WARNING) << "zlm ingest: media server " << st.server_id << " lost: no keepalive for "
-                        << (now - st.last_keepalive);
+        HS_EVENT(WARNING, "zlm.server.lost")
+            .Field("media_server", st.server_id)
+            .Field("no_keepalive_for", now - st.last_keepalive);
         Transition t = MarkLost(st, now, timeout);
         add_derived(t.after, "");
         state_changed = true;
@@ -554,9 +564,11 @@ void ZlmIngest::OnAppended(std::unique_ptr<Batch> batch,
       }
       for (auto& s : batch->slots) out.replies.emplace_back(std::move(s), true);
     } else {
-      HS_LOG(ERROR) << "zlm ingest: storing " << batch->slots.size() << " hook(s) of "
-                    << srv.state.server_id << " failed: " << result.status()
-                    << "; answering per zlm.policy.on_storage_failure";
+      HS_EVENT(ERROR, "zlm.store_failed")
+          .Field("hooks", batch->slots.size())
+          .Field("media_server", srv.state.server_id)
+          .Field("error", result.status())
+          .Field("reply", "per zlm.policy.on_storage_failure");
       srv.state = std::move(batch->undo);
       srv.last_snapshot = batch->undo_last_snapshot;
       for (const std::string& key : batch->dedup_keys) {

@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "server/common/config.h"
 #include "server/common/logging.h"
 #include "server/ingest/zlm_hook_config.h"
@@ -22,11 +23,39 @@ ABSL_FLAG(std::string, http_listen, "",
           "HTTP listen address for ZLMediaKit hooks and /healthz (default 127.0.0.1:7080; "
           "\"off\" for none)");
 ABSL_FLAG(std::string, config, "", "Config file (YAML or JSON); flags override it");
+ABSL_FLAG(std::string, log_level, "",
+          "Lowest level logged: debug, info, warn or error (default info; overrides "
+          "logging.level)");
+ABSL_FLAG(std::string, log_format, "",
+          "Log lines as kv (key=value, the default) or json (overrides logging.format)");
 ABSL_FLAG(bool, print_zlm_config, false,
           "Print the [hook] section for ZLMediaKit's config.ini (URLs from --http_listen / the "
           "config file, ?token= from zlm.tokens) and exit");
 
 namespace {
+
+// logging.level / logging.format from the config file, then the flags over them.
+absl::Status ConfigureLogging(const hookstream::v1::LoggingConfig& config) {
+  std::string level = config.level();
+  std::string format = config.format();
+  if (!absl::GetFlag(FLAGS_log_level).empty()) level = absl::GetFlag(FLAGS_log_level);
+  if (!absl::GetFlag(FLAGS_log_format).empty()) format = absl::GetFlag(FLAGS_log_format);
+  if (!level.empty()) {
+    absl::StatusOr<hookstream::logging::Level> l = hookstream::logging::ParseLevel(level);
+    if (!l.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("logging.level: ", l.status().message()));
+    }
+    hookstream::logging::SetMinLevel(*l);
+  }
+  if (!format.empty()) {
+    absl::StatusOr<hookstream::logging::Format> f = hookstream::logging::ParseFormat(format);
+    if (!f.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("logging.format: ", f.status().message()));
+    }
+    hookstream::logging::SetFormat(*f);
+  }
+  return absl::OkStatus();
+}
 
 int Run() {
   hookstream::v1::Config config;
@@ -34,10 +63,14 @@ int Run() {
   if (!config_path.empty()) {
     absl::StatusOr<hookstream::v1::Config> loaded = hookstream::LoadConfigFile(config_path);
     if (!loaded.ok()) {
-      HS_LOG(ERROR) << loaded.status().message();
+      HS_EVENT(ERROR, "config.invalid").Field("error", loaded.status().message());
       return 2;
     }
     config = *std::move(loaded);
+  }
+  if (absl::Status s = ConfigureLogging(config.logging()); !s.ok()) {
+    HS_EVENT(ERROR, "config.invalid").Field("error", s.message());
+    return 2;
   }
   if (!absl::GetFlag(FLAGS_data_dir).empty()) config.set_data_dir(absl::GetFlag(FLAGS_data_dir));
   if (!absl::GetFlag(FLAGS_grpc_listen).empty()) {
@@ -53,7 +86,7 @@ int Run() {
   if (config.http_listen() == "off") config.clear_http_listen();
   absl::StatusOr<hookstream::ServerOptions> options = hookstream::ServerOptionsFromConfig(config);
   if (!options.ok()) {
-    HS_LOG(ERROR) << options.status().message();
+    HS_EVENT(ERROR, "config.invalid").Field("error", options.status().message());
     return 2;
   }
   options->http_optional = http_default;
@@ -78,25 +111,29 @@ int Run() {
   absl::StatusOr<std::unique_ptr<hookstream::Server>> server =
       hookstream::Server::Start(*options);
   if (!server.ok()) {
-    HS_LOG(ERROR) << "start-up failed: " << server.status();
+    HS_EVENT(ERROR, "server.start_failed").Field("error", server.status());
     return 1;
   }
   const hookstream::storage::LogStats stats = (*server)->log()->Stats();
-  HS_LOG(INFO) << "hookstreamd started: log_id=" << absl::BytesToHexString(stats.log_id)
-               << (options->jetstream
-                       ? " storage=jetstream stream=" + options->jetstream->stream
-                       : " data_dir=" + options->log.data_dir)
-               << " oldest_position=" << stats.oldest.value()
-               << " head_position=" << stats.head.value() << " events=" << stats.event_count
-               << " streams=" << stats.stream_count << " grpc=" << options->grpc_listen
-               << " (port " << (*server)->grpc_port() << ")";
+  // Scripts and tests wait for this line and read grpc_port from it.
+  HS_EVENT(INFO, "server.started")
+      .Field("log_id", absl::BytesToHexString(stats.log_id))
+      .Field("storage", options->jetstream ? "jetstream" : "embedded")
+      .Field(options->jetstream ? "stream" : "data_dir",
+             options->jetstream ? options->jetstream->stream : options->log.data_dir)
+      .Field("oldest_position", stats.oldest.value())
+      .Field("head_position", stats.head.value())
+      .Field("events", stats.event_count)
+      .Field("streams", stats.stream_count)
+      .Field("grpc", options->grpc_listen)
+      .Field("grpc_port", (*server)->grpc_port());
 
   int sig = 0;
   sigwait(&signals, &sig);
-  HS_LOG(INFO) << "signal " << sig << ": draining";
+  HS_EVENT(INFO, "server.draining").Field("signal", sig);
   (*server)->Drain(absl::Seconds(10));
   server->reset();
-  HS_LOG(INFO) << "drained, exiting";
+  HS_EVENT(INFO, "server.drained");
   return 0;
 }
 
@@ -106,7 +143,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "hookstreamd: durable, ordered event streams over gRPC.\n"
       "  hookstreamd [--data_dir=./data] [--grpc_listen=127.0.0.1:7070]\n"
-      "              [--http_listen=127.0.0.1:7080] [--config=FILE] [--print_zlm_config]");
+      "              [--http_listen=127.0.0.1:7080] [--config=FILE] [--print_zlm_config]\n"
+      "              [--log_level=info] [--log_format=kv|json]");
   absl::ParseCommandLine(argc, argv);
   return Run();
 }

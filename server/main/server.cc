@@ -97,18 +97,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
         http::HttpServer::Start(options.http, std::move(routes));
     if (!http.ok() && options.http_optional) {
-      HS_LOG(WARNING) << "HTTP listener off: " << http.status().message()
-                      << " (set --http_listen to choose another address)";
+      HS_EVENT(WARNING, "http.off")
+          .Field("error", http.status().message())
+          .Field("hint", "set --http_listen to choose another address");
       server->zlm_->Stop();
       server->zlm_.reset();
     } else if (!http.ok()) {
       return http.status();
     } else {
       server->http_ = *std::move(http);
-      HS_LOG(INFO) << "http listening on " << options.http_listen << ", port "
-                   << server->http_->port()
-                   << (options.tls.enabled() ? " (HTTPS)" : "")
-                   << ": ZLMediaKit hooks at /index/hook/<hook>, /healthz, /readyz, /metrics";
+      HS_EVENT(INFO, "http.listening")
+          .Field("address", options.http_listen)
+          .Field("port", server->http_->port())
+          .Field("tls", options.tls.enabled())
+          .Field("routes", "/index/hook/<hook> /healthz /readyz /metrics");
     }
   }
   return server;

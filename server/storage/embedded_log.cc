@@ -54,7 +54,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    HS_LOG(FATAL) << "RAND_bytes failed: no entropy for the log identity";
+    HS_EVENT(FATAL, "log.no_entropy").Field("reason", "RAND_bytes failed: no entropy for the log identity");
   }
   return out;
 }
@@ -389,12 +389,13 @@ absl::Status EmbeddedLog::Recover() {
   if (!gap.ok()) return gap.status();
   index_gap_recorded_ = gap->has_value();
   if (index_on_ && index_gap_recorded_) {
-    HS_LOG(INFO) << "per-stream retention is on: indexing events from position " << **gap
-                 << " (they were stored while it was off)";
+    HS_EVENT(INFO, "log.stream_index.rebuild")
+        .Field("from_position", **gap)
+        .Field("reason", "per-stream retention is on; these events were stored while it was off");
     absl::StatusOr<uint64_t> indexed =
         RebuildStreamIndex(db_.get(), meta_cf_, log_cf_, index_cf_, **gap);
     if (!indexed.ok()) return indexed.status();
-    HS_LOG(INFO) << "indexed " << *indexed << " events";
+    HS_EVENT(INFO, "log.stream_index.rebuilt").Field("events", *indexed);
     index_gap_recorded_ = false;
   }
 
@@ -525,8 +526,9 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   if (s.ok()) s = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!s.ok()) {
     // Nothing was deleted; the raised horizon only expires tokens early, never skips events.
-    HS_LOG(ERROR) << "retention: deleting through position " << plan.through
-                  << " failed: " << s.ToString();
+    HS_EVENT(ERROR, "retention.delete_failed")
+        .Field("through_position", plan.through)
+        .Field("error", s.ToString());
     return;
   }
   for (auto& [name, rec] : changed) streams_.insert_or_assign(name, std::move(rec));
@@ -540,9 +542,11 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   }
   oldest_pub_.store(oldest, std::memory_order_release);
   PublishStats();
-  HS_LOG(INFO) << "retention: deleted " << plan.removed_events << " events ("
-               << plan.removed_bytes << " bytes) through position " << plan.through
-               << "; oldest retained position " << oldest;
+  HS_EVENT(INFO, "retention.deleted")
+      .Field("events", plan.removed_events)
+      .Field("bytes", plan.removed_bytes)
+      .Field("through_position", plan.through)
+      .Field("oldest_position", oldest);
 }
 
 absl::StatusOr<uint64_t> EmbeddedLog::Trim() {
@@ -571,7 +575,7 @@ void EmbeddedLog::TrimmerLoop() {
     while (!stop_trimmer_.HasBeenNotified()) {
       absl::StatusOr<uint64_t> removed = Trim();
       if (!removed.ok()) {
-        HS_LOG(WARNING) << "retention pass failed: " << removed.status();
+        HS_EVENT(WARNING, "retention.pass_failed").Field("error", removed.status());
         break;
       }
       if (*removed < options_.retention.max_deletes_per_pass) break;
@@ -818,8 +822,10 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       info.bytes = added_bytes;
     }
     if (!write_status.ok()) {
-      HS_LOG(ERROR) << "group commit of " << committed.size()
-                 << " events failed, nothing acknowledged: " << write_status;
+      HS_EVENT(ERROR, "log.commit_failed")
+          .Field("events", committed.size())
+          .Field("acknowledged", 0)
+          .Field("error", write_status);
       for (auto& o : outcomes) {
         if (o.ok()) o = absl::UnavailableError(write_status.message());
       }

@@ -60,7 +60,9 @@ TokenCodec::TokenCodec(std::string log_id, std::string key)
     : log_id_(std::move(log_id)), log_id_text_(absl::BytesToHexString(log_id_)) {
   // Every log id is 16 bytes (EmbeddedLog makes them); anything else is a programming error.
   if (log_id_.size() != kLogIdBytes) {
-    HS_LOG(FATAL) << "a log id has " << log_id_.size() << " bytes, not " << kLogIdBytes;
+    HS_EVENT(FATAL, "token.bad_log_id")
+        .Field("bytes", log_id_.size())
+        .Field("expected_bytes", kLogIdBytes);
   }
   // HMAC (RFC 2104): a key longer than a block is hashed first, then zero-padded.
   unsigned char k[kShaBlock] = {};

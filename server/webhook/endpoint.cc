@@ -65,8 +65,10 @@ void Endpoint::AddEvents(std::vector<storage::StoredEvent>& events, Position sca
     auto event = std::make_shared<v1::Event>();
     if (!event->ParseFromString(se.bytes)) {
       // The log checks its records; an unparsable one is a storage bug, not input.
-      HS_LOG(ERROR) << "webhook " << config_.name << ": cannot parse event at position "
-                    << se.position << "; skipped";
+      HS_EVENT(ERROR, "webhook.event_unreadable")
+          .Field("endpoint", config_.name)
+          .Field("position", se.position.value())
+          .Field("action", "skipped");
       continue;
     }
     auto [it, inserted] = pending_.try_emplace(se.position);
@@ -168,7 +170,9 @@ void Endpoint::OnResult(Item* item, const AttemptResult& result, absl::Time now)
     case AttemptResult::Kind::kGone:
       // The receiver says the endpoint is gone for good: stop sending until an operator
       // enables it again; the event is sent again then (not counted as an attempt).
-      HS_LOG(WARNING) << "webhook " << config_.name << " disabled: " << result.error;
+      HS_EVENT(WARNING, "webhook.endpoint.disabled")
+          .Field("endpoint", config_.name)
+          .Field("reason", result.error);
       disabled_ = true;
       disabled_reason_ = result.error;
       cursor_dirty_ = true;
@@ -217,8 +221,9 @@ size_t Endpoint::Replay(std::vector<std::pair<Position, internal::WebhookDeadLet
     if (replays_.count(position) > 0) continue;  // Already under way.
     auto event = std::make_shared<v1::Event>();
     if (!event->ParseFromString(record.event())) {
-      HS_LOG(ERROR) << "webhook " << config_.name << ": unreadable dead letter at position "
-                    << position;
+      HS_EVENT(ERROR, "webhook.dead_letter_unreadable")
+          .Field("endpoint", config_.name)
+          .Field("position", position.value());
       --queued;
       continue;
     }

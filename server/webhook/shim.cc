@@ -67,12 +67,14 @@ absl::StatusOr<std::unique_ptr<WebhookShim>> WebhookShim::Start(storage::Log* lo
     }
     ep->Restore(cursor, head, dead);
     if (!replays.empty()) ep->Replay(std::move(replays), now);
-    HS_LOG(INFO) << "webhook " << config.name << ": " << FormatName(config.format) << " to "
-                 << config.url << ", " << OrderingName(config.ordering) << ", from position "
-                 << ep->read_cursor()
-                 << (cursor.has_value() && cursor->disabled()
-                         ? " (disabled: " + cursor->disabled_reason() + ")"
-                         : "");
+    HS_EVENT(INFO, "webhook.endpoint.started")
+        .Field("endpoint", config.name)
+        .Field("format", FormatName(config.format))
+        .Field("url", config.url)
+        .Field("ordering", OrderingName(config.ordering))
+        .Field("from_position", ep->read_cursor().value())
+        .Field("disabled", cursor.has_value() && cursor->disabled())
+        .Field("disabled_reason", cursor.has_value() ? cursor->disabled_reason() : "");
     shim->endpoints_.push_back(std::move(ep));
   }
   if (shim->endpoints_.empty()) return shim;
@@ -186,9 +188,11 @@ void WebhookShim::ReadEvents(absl::Time now) {
     if (log_->trimmed_through() > ep->read_cursor()) {
       // Retention deleted events before they were delivered: say so, and go on from what is
       // left (the log has nothing else to send).
-      HS_LOG(ERROR) << "webhook " << ep->config().name << ": retention deleted events after "
-                    << ep->read_cursor() << " up to " << log_->trimmed_through()
-                    << " before they were delivered";
+      HS_EVENT(ERROR, "webhook.events_expired")
+          .Field("endpoint", ep->config().name)
+          .Field("after_position", ep->read_cursor().value())
+          .Field("trimmed_through", log_->trimmed_through().value())
+          .Field("reason", "retention deleted events before they were delivered");
     }
     storage::ReadLimits limits;
     limits.max_events = room;
@@ -198,7 +202,9 @@ void WebhookShim::ReadEvents(absl::Time now) {
         ep->read_cursor(), limits,
         [&filter](absl::string_view s, absl::string_view t) { return filter.Matches(s, t); });
     if (!chunk.ok()) {
-      HS_LOG(ERROR) << "webhook " << ep->config().name << ": reading the log: " << chunk.status();
+      HS_EVENT(ERROR, "webhook.read_failed")
+          .Field("endpoint", ep->config().name)
+          .Field("status", chunk.status());
       read_retry_at_ = now + kStorageRetry;
       return;
     }
@@ -213,7 +219,7 @@ bool WebhookShim::FlushWrites(absl::Time now) {
   if (now < retry_write_at_) return false;
   if (absl::Status s = log_->WriteMeta(unwritten_); !s.ok()) {
     // Nothing new is sent until the results so far are durable.
-    HS_LOG(ERROR) << "webhook: writing cursors: " << s;
+    HS_EVENT(ERROR, "webhook.cursor_write_failed").Field("status", s);
     retry_write_at_ = now + kStorageRetry;
     return false;
   }

@@ -64,6 +64,11 @@ TEST(HookBodyTest, MissingOrBadFieldsAreNamed) {
     return std::string(h.status().message());
   };
   EXPECT_THAT(err(play, "not json"), HasSubstr("not JSON"));
+  // The parser's excerpt of the body is not repeated: it can hold a secret (found by
+  // log_secrets_test: the reply and the log quoted an unterminated "token" value).
+  const std::string secret_body = R"({"mediaServerId":"m","token":"hunter2-secret)";
+  EXPECT_THAT(err(play, secret_body), HasSubstr("body is not JSON (syntax error at byte "));
+  EXPECT_THAT(err(play, secret_body), Not(HasSubstr("hunter2")));
   EXPECT_THAT(err(play, "[1,2]"), HasSubstr("must be a JSON object"));
   EXPECT_THAT(err(play, R"({"app":"a","stream":"s"})"), HasSubstr("\"mediaServerId\" is missing"));
   EXPECT_THAT(err(play, R"({"mediaServerId":"m","stream":"s"})"), HasSubstr("\"app\" is missing"));

@@ -154,16 +154,19 @@ long ServerProcess::RssKib() const {
 
 bool ServerProcess::ParsePort() {
   const std::string log = Log();
-  const size_t start = log.find("hookstreamd started:");
+  // The server.started line, in key=value or JSON format.
+  const size_t start = log.find("server.started");
   if (start == std::string::npos) return false;
   const size_t end = log.find('\n', start);  // The line is written whole, but maybe not yet.
   if (end == std::string::npos) return false;
   const std::string line = log.substr(start, end - start);
-  const size_t at = line.find("(port ");
+  size_t at = line.find("grpc_port=");
+  if (at == std::string::npos) at = line.find("\"grpc_port\":");
   if (at == std::string::npos) return false;
-  const size_t close = line.find(')', at);
-  const std::string digits = line.substr(at + 6, close - at - 6);
-  return close != std::string::npos && absl::SimpleAtoi(digits, &port_) && port_ > 0;
+  at = line.find_first_of("=:", at) + 1;
+  const size_t stop = line.find_first_not_of("0123456789", at);
+  const std::string digits = line.substr(at, stop == std::string::npos ? stop : stop - at);
+  return absl::SimpleAtoi(digits, &port_) && port_ > 0;
 }
 
 }  // namespace hookstream::testing

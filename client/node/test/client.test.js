@@ -83,7 +83,7 @@ class ServerProcess {
       const onData = (chunk) => {
         this.log += chunk;
         pending += chunk;
-        const m = /hookstreamd started:.*\(port (\d+)\)\n/.exec(pending);
+        const m = /event=server\.started .*grpc_port=(\d+)\n/.exec(pending);
         if (m) {
           pending = '';
           this.port = Number(m[1]);

@@ -1,7 +1,7 @@
 """A real hookstreamd child process for the client tests.
 
 The binary comes from $HOOKSTREAMD (ctest sets it); the port is read from the server's start line
-"hookstreamd started: ... (port N)". Start it from the main thread: it runs under
+"... event=server.started ... grpc_port=N". Start it from the main thread: it runs under
 `setpriv --pdeathsig KILL`, so it dies with the thread that spawned it even if the test process
 is killed and no teardown runs.
 """
@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-PORT_RE = re.compile(r"hookstreamd started:.*\(port (\d+)\)\n")
+PORT_RE = re.compile(r"event=server\.started .*grpc_port=(\d+)\n")
 
 
 def wait_for(condition, timeout, what, interval=0.005):

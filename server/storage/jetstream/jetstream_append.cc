@@ -19,7 +19,7 @@ constexpr int kMaxConflictRetries = 1000;
 std::string NewId() {
   unsigned char b[16];
   if (RAND_bytes(b, sizeof(b)) != 1) {
-    HS_LOG(FATAL) << "RAND_bytes failed: no entropy";
+    HS_EVENT(FATAL, "jetstream.no_entropy").Field("reason", "RAND_bytes failed");
   }
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), sizeof(b)));
 }
@@ -139,7 +139,7 @@ absl::Status JetStreamLog::PublishOne(const v1::EventInput& in, bool has_expecte
     if (ec != 0) return error;  // JetStream answered: not transient.
     if (!dedup || absl::Now() >= give_up) return error;
     sent_before = true;
-    HS_LOG(WARNING) << error << "; retrying";
+    HS_EVENT(WARNING, "jetstream.publish.retry").Field("status", error);
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
     backoff = std::min(backoff * 2, absl::Seconds(1));
   }

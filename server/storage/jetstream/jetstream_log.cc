@@ -29,7 +29,7 @@ constexpr char kTokenKeyKey[] = "token_key";
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    HS_LOG(FATAL) << "RAND_bytes failed: no entropy";
+    HS_EVENT(FATAL, "jetstream.no_entropy").Field("reason", "RAND_bytes failed");
   }
   return out;
 }
@@ -122,8 +122,10 @@ absl::Status JetStreamLog::EnsureStream() {
     if (s != NATS_OK) {
       return NatsStatus(s, absl::StrCat("creating JetStream stream ", options_.stream), ec);
     }
-    HS_LOG(INFO) << "created JetStream stream " << options_.stream << " (subjects " << all_subjects_
-                 << ", " << options_.replicas << " replicas)";
+    HS_EVENT(INFO, "jetstream.stream.created")
+        .Field("stream", options_.stream)
+        .Field("subjects", all_subjects_)
+        .Field("replicas", options_.replicas);
   } else if (s != NATS_OK) {
     return NatsStatus(s, absl::StrCat("looking up JetStream stream ", options_.stream), ec);
   } else {
@@ -143,7 +145,7 @@ absl::Status JetStreamLog::EnsureStream() {
       if (s != NATS_OK) {
         return NatsStatus(s, absl::StrCat("updating JetStream stream ", options_.stream), ec);
       }
-      HS_LOG(INFO) << "updated the limits of JetStream stream " << options_.stream;
+      HS_EVENT(INFO, "jetstream.stream.limits_updated").Field("stream", options_.stream);
     } else {
       raw_info = existing.release();
     }
@@ -275,9 +277,10 @@ void JetStreamLog::AppenderLoop() {
     // late (NATS trouble), acknowledge anyway after the timeout rather than hold publishers.
     if (max_position > 0 &&
         AwaitHead(Position(max_position), options_.request_timeout) < Position(max_position)) {
-      HS_LOG(WARNING) << "the tailer has not reached position " << max_position << " after "
-                      << absl::FormatDuration(options_.request_timeout)
-                      << "; acknowledging the stored events anyway";
+      HS_EVENT(WARNING, "jetstream.tailer.late")
+          .Field("position", max_position)
+          .Field("waited", options_.request_timeout)
+          .Field("action", "acknowledging the stored events anyway");
     }
     for (size_t i = 0; i < group.size(); ++i) std::move(group[i].done)(std::move(outcomes[i]));
     group.clear();

@@ -45,7 +45,9 @@ void JetStreamLog::TailerLoop() {
       jsErrCode ec = static_cast<jsErrCode>(0);
       natsStatus s = js_SubscribeSync(&raw, js_.get(), all_subjects_.c_str(), nullptr, &so, &ec);
       if (s != NATS_OK) {
-        HS_LOG(WARNING) << NatsStatus(s, "starting the tailer", ec) << "; retrying";
+        HS_EVENT(WARNING, "jetstream.tailer.start_failed")
+            .Field("status", NatsStatus(s, "starting the tailer", ec))
+            .Field("action", "retrying");
         absl::SleepFor(absl::Milliseconds(200));
         continue;
       }
@@ -64,7 +66,7 @@ void JetStreamLog::TailerLoop() {
       RawMessage raw;
       if (absl::Status st = ParseMessage(msg.get(), /*from_direct_get=*/false, &raw); !st.ok()) {
         // A message hookstream did not write cannot be delivered; it still takes a position.
-        HS_LOG(ERROR) << "tailer: " << st;
+        HS_EVENT(ERROR, "jetstream.tailer.failed").Field("status", st);
         raw.stream_seq = 0;
       }
       batch.push_back(std::move(raw));
@@ -119,16 +121,19 @@ void JetStreamLog::Deliver(std::vector<RawMessage>& batch) {
           // Only possible when JetStream let two publishes with the same expected predecessor
           // through (nats-server 2.9 on a clustered stream, two hookstream servers writing one
           // stream at once: README "JetStream backend"). Say it loudly: seqs are not dense here.
-          HS_LOG(ERROR) << "stream \"" << ev->stream << "\": seq " << ev->seq.value()
-                        << " at position " << ev->position.value() << " follows seq " << h.seq
-                        << " at position " << h.position
-                        << ": concurrent publishes through several servers raced in JetStream";
+          HS_EVENT(ERROR, "jetstream.seq_not_dense")
+              .Field("stream", ev->stream)
+              .Field("seq", ev->seq.value())
+              .Field("position", ev->position.value())
+              .Field("previous_seq", h.seq)
+              .Field("previous_position", h.position)
+              .Field("reason", "concurrent publishes through several servers raced in JetStream");
         }
         if (ev->position.value() > h.position)
           h = StreamHead{ev->position.value(), ev->seq.value()};
         events.push_back(*std::move(ev));
       } else {
-        HS_LOG(ERROR) << "tailer: " << ev.status();
+        HS_EVENT(ERROR, "jetstream.tailer.failed").Field("status", ev.status());
       }
     }
     last = pos;
