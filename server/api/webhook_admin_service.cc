@@ -19,9 +19,16 @@ v1::WebhookEndpointStatus::State ToProto(webhook::EndpointSnapshot::State s) {
 
 }  // namespace
 
-grpc::Status WebhookAdminService::ListEndpoints(grpc::ServerContext*,
+grpc::Status WebhookAdminService::CheckAdmin(const grpc::ServerContext* context,
+                                             absl::string_view rpc) const {
+  absl::StatusOr<Principal*> principal = auth_->Authorize(*context, kRightAdmin, rpc);
+  return principal.ok() ? grpc::Status::OK : ToGrpcStatus(principal.status());
+}
+
+grpc::Status WebhookAdminService::ListEndpoints(grpc::ServerContext* context,
                                                 const v1::ListEndpointsRequest*,
                                                 v1::ListEndpointsResponse* response) {
+  if (grpc::Status s = CheckAdmin(context, "ListEndpoints"); !s.ok()) return s;
   for (const webhook::EndpointSnapshot& s : shim_->Snapshot()) {
     v1::WebhookEndpointStatus* e = response->add_endpoints();
     e->set_name(s.name);
@@ -46,27 +53,30 @@ grpc::Status WebhookAdminService::ListEndpoints(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status WebhookAdminService::ListDeadLetters(grpc::ServerContext*,
+grpc::Status WebhookAdminService::ListDeadLetters(grpc::ServerContext* context,
                                                   const v1::ListDeadLettersRequest* request,
                                                   v1::ListDeadLettersResponse* response) {
+  if (grpc::Status s = CheckAdmin(context, "ListDeadLetters"); !s.ok()) return s;
   absl::StatusOr<v1::ListDeadLettersResponse> r = shim_->ListDeadLetters(*request);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *response = *std::move(r);
   return grpc::Status::OK;
 }
 
-grpc::Status WebhookAdminService::ReplayDeadLetters(grpc::ServerContext*,
+grpc::Status WebhookAdminService::ReplayDeadLetters(grpc::ServerContext* context,
                                                     const v1::ReplayDeadLettersRequest* request,
                                                     v1::ReplayDeadLettersResponse* response) {
+  if (grpc::Status s = CheckAdmin(context, "ReplayDeadLetters"); !s.ok()) return s;
   absl::StatusOr<v1::ReplayDeadLettersResponse> r = shim_->ReplayDeadLetters(*request);
   if (!r.ok()) return ToGrpcStatus(r.status());
   *response = *std::move(r);
   return grpc::Status::OK;
 }
 
-grpc::Status WebhookAdminService::EnableEndpoint(grpc::ServerContext*,
+grpc::Status WebhookAdminService::EnableEndpoint(grpc::ServerContext* context,
                                                  const v1::EnableEndpointRequest* request,
                                                  v1::EnableEndpointResponse*) {
+  if (grpc::Status s = CheckAdmin(context, "EnableEndpoint"); !s.ok()) return s;
   return ToGrpcStatus(shim_->EnableEndpoint(request->endpoint()));
 }
 

@@ -33,7 +33,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       server->log_.get(), server->hub_.get(), std::move(options.webhooks));
   if (!webhooks.ok()) return webhooks.status();
   server->webhooks_ = *std::move(webhooks);
-  server->webhook_admin_ = std::make_unique<api::WebhookAdminService>(server->webhooks_.get());
+  server->webhook_admin_ = std::make_unique<api::WebhookAdminService>(server->webhooks_.get(),
+                                                                      server->event_stream_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -60,7 +61,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   server->grpc_->GetHealthCheckService()->SetServingStatus(true);
   server->server_metrics_->Attach(server->log_.get(), server->hub_.get(),
-                                  server->event_stream_.get());
+                                  server->event_stream_.get(), server->webhooks_.get());
 
   if (!options.http_listen.empty()) {
     options.zlm.max_event_bytes = options.api.publish.max_event_bytes;

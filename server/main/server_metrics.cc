@@ -51,7 +51,7 @@ std::function<void(const storage::GroupCommitInfo&)> ServerMetrics::CommitObserv
 }
 
 void ServerMetrics::Attach(storage::Log* log, subscription::Hub* hub,
-                           api::EventStreamService* service) {
+                           api::EventStreamService* service, webhook::WebhookShim* webhooks) {
   collectors_.push_back(registry_->AddCollector([log](metrics::Sink& out) {
     const storage::LogStats s = log->Stats();
     out.Gauge("hookstream_log_events", "Events retained in the log", {},
@@ -95,6 +95,32 @@ void ServerMetrics::Attach(storage::Log* log, subscription::Hub* hub,
   collectors_.push_back(registry_->AddCollector([service](metrics::Sink& out) {
     out.Gauge("hookstream_grpc_connections", "gRPC connections with calls in flight", {},
               static_cast<double>(service->connections()));
+  }));
+  // The shim keeps its own per-endpoint counters (also served by WebhookAdmin.ListEndpoints).
+  collectors_.push_back(registry_->AddCollector([webhooks](metrics::Sink& out) {
+    for (const webhook::EndpointSnapshot& e : webhooks->Snapshot()) {
+      const metrics::Labels labels = {{"endpoint", e.name}};
+      out.Counter("hookstream_webhook_attempts_total", "Webhook requests sent, by endpoint",
+                  labels, static_cast<double>(e.attempts));
+      out.Counter("hookstream_webhook_failures_total",
+                  "Webhook requests without a 2xx answer, by endpoint", labels,
+                  static_cast<double>(e.failures));
+      out.Counter("hookstream_webhook_delivered_total", "Events delivered with a 2xx, by endpoint",
+                  labels, static_cast<double>(e.delivered));
+      out.Counter("hookstream_webhook_dead_lettered_total",
+                  "Events moved to the dead-letter list, by endpoint", labels,
+                  static_cast<double>(e.dead_lettered));
+      out.Gauge("hookstream_webhook_backlog_events",
+                "Events not yet delivered (an upper bound for filtered endpoints), by endpoint",
+                labels, static_cast<double>(e.backlog));
+      out.Gauge("hookstream_webhook_in_flight", "Webhook requests in flight, by endpoint", labels,
+                static_cast<double>(e.in_flight));
+      out.Gauge("hookstream_webhook_dead_letters", "Dead letters waiting, by endpoint", labels,
+                static_cast<double>(e.dead_letters));
+      out.Gauge("hookstream_webhook_endpoint_up",
+                "1 while the endpoint delivers, 0 while it holds or is disabled", labels,
+                e.state == webhook::EndpointSnapshot::State::kActive ? 1.0 : 0.0);
+    }
   }));
 }
 

@@ -19,6 +19,7 @@
 #include "server/http/http_server.h"
 #include "server/storage/embedded_log.h"
 #include "server/subscription/hub.h"
+#include "server/webhook/shim.h"
 
 namespace hookstream {
 
@@ -34,7 +35,8 @@ class ServerMetrics {
   bool commit_failing() const { return commit_failing_.load(std::memory_order_relaxed); }
 
   // Adds collectors reading `log`, `hub` and `service`; they must stay alive until Detach().
-  void Attach(storage::Log* log, subscription::Hub* hub, api::EventStreamService* service);
+  void Attach(storage::Log* log, subscription::Hub* hub, api::EventStreamService* service,
+              webhook::WebhookShim* webhooks);
   // Removes the collectors; after it returns none is running. Idempotent.
   void Detach();
 
