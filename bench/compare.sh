@@ -119,6 +119,11 @@ for n in $IDLE_COUNTS; do
   row "w4_${n}_shared" "W4 ${n} idle subs, 100 per connection" "KiB/sub" "le:22"
 done
 
+# W5 (hookstream only): webhook deliveries/s of the shim, and wrk's raw POST rate against the
+# same receiver (the ceiling any webhook sender could reach on it).
+row w5_shim "W5 webhooks delivered, per_stream" "del/s" ""
+row w5_wrk "W5 same receiver, raw POSTs (wrk)" "req/s" ""
+
 record() { VALUES[$1/$2]+="$3 "; }  # record ROW SYSTEM VALUE
 
 # ---- jobs. Peers have one fastest publishing mode; it stands in every W1 row.
@@ -179,6 +184,21 @@ job_idle() {
   cat "$out.err" >>"$TMP/errors"
   kill "$JOB_PID" 2>/dev/null || true; wait "$JOB_PID" 2>/dev/null || true; JOB_PID=""
 }
+# job_webhook: webhook_bench runs its own in-process server and receiver (no start_server).
+job_webhook() {
+  local out port pid
+  out=$("$BUILD/bench/webhook/webhook_bench" deliver --events="$((EVENTS / 4))" \
+        --streams=100 --max_in_flight=64 2>"$TMP/w5_log")
+  record w5_shim hookstream "$(echo "$out" | sed -n 's/.*deliveries_per_s=\([0-9]*\).*/\1/p')"
+  out=$TMP/w5_serve
+  "$BUILD/bench/webhook/webhook_bench" serve --seconds=$((LIVE_SECONDS + 6)) >"$out" 2>"$TMP/w5_log" &
+  pid=$!
+  for _ in $(seq 100); do grep -q port= "$out" && break; sleep 0.05; done
+  port=$(sed -n 's/port=//p' "$out")
+  record w5_wrk hookstream "$(wrk -t2 -c64 -d"${LIVE_SECONDS}s" -s "$(dirname "$0")/webhook/post.lua" \
+    "http://127.0.0.1:$port/hook" | sed -n 's/Requests\/sec: *\([0-9.]*\).*/\1/p')"
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+}
 JOBS_SHARED="job_publish job_catchup job_live"
 JOBS_FRESH=""
 for n in $IDLE_COUNTS; do JOBS_FRESH+=" job_idle:$n:1:w4_${n}_own job_idle:$n:100:w4_${n}_shared"; done
@@ -196,6 +216,7 @@ for run in $(seq 1 "$RUNS"); do
       start_server "$sys"; $fn "$sys" "$a" "$b" "$c"; stop_server
     done
   done
+  if [[ " $SYSTEMS " == *" hookstream "* ]] && command -v wrk >/dev/null; then job_webhook; fi
   LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)")
 done
 
