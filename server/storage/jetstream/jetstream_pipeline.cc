@@ -28,6 +28,9 @@ constexpr size_t kMaxRound = 1024;
 void JetStreamLog::OnAsyncAck(jsCtx* /*js*/, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae,
                               void* self) {
   auto* log = static_cast<JetStreamLog*>(self);
+  // With an ack handler, the published message is ours again once it is called (nats.c's
+  // _handleAsyncReply hands it over and forgets it): destroy it on every path.
+  NatsPtr<natsMsg> owned(msg);
   absl::MutexLock l(&log->async_mu_);
   auto it = log->async_acks_.find(msg);
   if (it == log->async_acks_.end()) return;  // A round that gave up on it (sync path retries).
