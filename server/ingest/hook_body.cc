@@ -83,11 +83,19 @@ bool RedactUrl(std::string* url) {
   return changed;
 }
 
-bool RedactTree(Json& node) {
+// The top-level fields a hook's stream key is made of. They are names, not secrets, and are
+// never redacted: a redacted copy would name another stream or server than the event's key.
+bool IsIdentityKey(absl::string_view key) {
+  return key == "mediaServerId" || key == "vhost" || key == "app" || key == "stream" ||
+         key == "stream_id";
+}
+
+bool RedactTree(Json& node, bool top_level = false) {
   bool changed = false;
   if (node.is_object()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
       Json& v = it.value();
+      if (top_level && IsIdentityKey(it.key())) continue;
       if (IsSecretKey(it.key()) && (v.is_string() || v.is_number())) {
         if (!(v.is_string() && (v.get_ref<const std::string&>().empty() ||
                                 v.get_ref<const std::string&>() == kRedacted))) {
@@ -265,7 +273,7 @@ absl::StatusOr<ParsedHook> ParseHookBody(const HookSpec& spec, absl::string_view
     }
   }
 
-  h.redacted = RedactTree(json);
+  h.redacted = RedactTree(json, /*top_level=*/true);
   if (spec.id == HookId::kOnStreamChanged && h.regist) {
     Json origin = Json::object();
     for (const char* key : {"originType", "originTypeStr", "originUrl"}) {

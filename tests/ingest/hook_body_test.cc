@@ -138,6 +138,24 @@ TEST(HookBodyTest, PasswordsAndAuthParamsAreRedacted) {
   EXPECT_THAT(access.data, Not(HasSubstr("session=1")));
 }
 
+// Found by zlm_hook_fuzz: a mediaServerId shaped like a URL with credentials was redacted in
+// the stored body, so the body named another server than the event's stream key. The fields a
+// key is made of are names and stay as sent; the stored body parses back to the same key.
+TEST(HookBodyTest, StreamKeyFieldsAreNeverRedacted) {
+  const std::string id = "otmp://user:pass@host/live/x?secret=y";
+  ParsedHook server = Parse("on_server_keepalive",
+                            R"({"mediaServerId":")" + id + R"(","hook_index":5})");
+  EXPECT_EQ(nlohmann::json::parse(server.data)["mediaServerId"], id);
+  ParsedHook again = Parse("on_server_keepalive", server.data);
+  EXPECT_EQ(again.stream, server.stream);
+  EXPECT_EQ(again.data, server.data);
+  ParsedHook pub = Parse("on_publish", R"({"mediaServerId":"m","app":"a?token=t","stream":"s",)"
+                                       R"("params":"token=t0k","schema":"rtmp"})");
+  EXPECT_EQ(nlohmann::json::parse(pub.data)["app"], "a?token=t");
+  EXPECT_THAT(pub.data, Not(HasSubstr("t0k")));  // Other fields are still redacted.
+  EXPECT_EQ(Parse("on_publish", pub.data).stream, pub.stream);
+}
+
 TEST(HookBodyTest, ContentHashIgnoresHookIndexOnly) {
   const std::string a = ReadZlmFixture("examples/on_record_mp4.json");
   std::string retry = a;
