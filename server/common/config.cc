@@ -462,4 +462,12 @@ absl::StatusOr<v1::Config> LoadConfigFile(const std::string& path) {
   return config;
 }
 
+absl::Duration ConfigDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::Status BadConfigValue(absl::string_view key, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\": ", why));
+}
+
 }  // namespace hookstream

@@ -41,6 +41,13 @@ absl::Status ParseConfigInto(absl::string_view text, google::protobuf::Message* 
 // "0" alone needs none. Units are those of absl::ParseDuration (ns, us, ms, s, m, h).
 absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view s);
 
+// A google.protobuf.Duration field of the config as an absl::Duration.
+absl::Duration ConfigDuration(const google::protobuf::Duration& d);
+
+// INVALID_ARGUMENT `config key "<key>": <why>`: the one spelling of a bad value in the config,
+// for the range checks done after parsing.
+absl::Status BadConfigValue(absl::string_view key, absl::string_view why);
+
 }  // namespace hookstream
 
 #endif  // HOOKSTREAM_SERVER_COMMON_CONFIG_H_

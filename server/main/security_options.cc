@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "server/common/config.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -12,26 +13,22 @@ namespace {
 
 constexpr size_t kMinTokenBytes = 16;
 
-absl::Status BadValue(absl::string_view key, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\": ", why));
-}
-
 absl::StatusOr<api::TokenSpec> TokenFromConfig(const v1::AuthToken& t, int i) {
   const std::string key = absl::StrCat("auth.tokens[", i, "]");
   api::TokenSpec spec;
   spec.name = t.name().empty() ? absl::StrCat("token", i) : t.name();
   if (t.token().size() < kMinTokenBytes) {
-    return BadValue(absl::StrCat(key, ".token"),
+    return BadConfigValue(absl::StrCat(key, ".token"),
                     absl::StrCat("at least ", kMinTokenBytes, " bytes (use a random secret)"));
   }
   spec.secret = t.token();
   if (t.rights().empty()) {
-    return BadValue(absl::StrCat(key, ".rights"), "list at least one of publish, subscribe, admin");
+    return BadConfigValue(absl::StrCat(key, ".rights"), "list at least one of publish, subscribe, admin");
   }
   for (int r = 0; r < t.rights_size(); ++r) {
     std::optional<api::Right> right = api::ParseRight(t.rights(r));
     if (!right) {
-      return BadValue(absl::StrCat(key, ".rights[", r, "]"),
+      return BadConfigValue(absl::StrCat(key, ".rights[", r, "]"),
                       absl::StrCat("\"", t.rights(r), "\" is not one of publish, subscribe, admin"));
     }
     spec.rights |= *right;
@@ -45,7 +42,7 @@ absl::StatusOr<api::TokenSpec> TokenFromConfig(const v1::AuthToken& t, int i) {
   if (!t.expires_at().empty()) {
     std::string err;
     if (!absl::ParseTime(absl::RFC3339_full, t.expires_at(), &spec.expires_at, &err)) {
-      return BadValue(absl::StrCat(key, ".expires_at"),
+      return BadConfigValue(absl::StrCat(key, ".expires_at"),
                       absl::StrCat("\"", t.expires_at(),
                                    "\" is not an RFC 3339 time such as 2027-01-31T00:00:00Z"));
     }
@@ -62,10 +59,10 @@ absl::Status ApplySecurityConfig(const v1::Config& config, ServerOptions* o) {
     absl::StatusOr<api::TokenSpec> spec = TokenFromConfig(config.auth().tokens(i), i);
     if (!spec.ok()) return spec.status();
     if (!secrets.insert(spec->secret).second) {
-      return BadValue(absl::StrCat("auth.tokens[", i, "].token"), "the same token is listed twice");
+      return BadConfigValue(absl::StrCat("auth.tokens[", i, "].token"), "the same token is listed twice");
     }
     if (!names.insert(spec->name).second) {
-      return BadValue(absl::StrCat("auth.tokens[", i, "].name"),
+      return BadConfigValue(absl::StrCat("auth.tokens[", i, "].name"),
                       absl::StrCat("\"", spec->name, "\" is used by another token"));
     }
     o->api.auth.tokens.push_back(*std::move(spec));
@@ -73,11 +70,11 @@ absl::Status ApplySecurityConfig(const v1::Config& config, ServerOptions* o) {
 
   const v1::TlsConfig& tls = config.tls();
   if (tls.cert_file().empty() != tls.key_file().empty()) {
-    return BadValue(tls.cert_file().empty() ? "tls.cert_file" : "tls.key_file",
+    return BadConfigValue(tls.cert_file().empty() ? "tls.cert_file" : "tls.key_file",
                     "tls.cert_file and tls.key_file must be set together");
   }
   if (!tls.client_ca_file().empty() && tls.cert_file().empty()) {
-    return BadValue("tls.client_ca_file", "needs tls.cert_file and tls.key_file");
+    return BadConfigValue("tls.client_ca_file", "needs tls.cert_file and tls.key_file");
   }
   o->tls.cert_file = tls.cert_file();
   o->tls.key_file = tls.key_file();
@@ -87,24 +84,24 @@ absl::Status ApplySecurityConfig(const v1::Config& config, ServerOptions* o) {
   o->api.connections.max_connections = limits.max_connections();
   o->api.connections.max_subscribers_per_connection = limits.max_subscribers_per_connection();
   if (limits.max_concurrent_streams() > (1u << 30)) {
-    return BadValue("limits.max_concurrent_streams", "at most 1073741824");
+    return BadConfigValue("limits.max_concurrent_streams", "at most 1073741824");
   }
   o->max_concurrent_streams = static_cast<int>(limits.max_concurrent_streams());
   if (limits.publish_events_per_second() < 0 || !std::isfinite(limits.publish_events_per_second())) {
-    return BadValue("limits.publish_events_per_second", "must be 0 (no limit) or positive");
+    return BadConfigValue("limits.publish_events_per_second", "must be 0 (no limit) or positive");
   }
   o->api.auth.publish_events_per_second = limits.publish_events_per_second();
   if (limits.publish_burst_events() != 0 && limits.publish_events_per_second() == 0) {
-    return BadValue("limits.publish_burst_events", "needs limits.publish_events_per_second");
+    return BadConfigValue("limits.publish_burst_events", "needs limits.publish_events_per_second");
   }
   o->api.auth.publish_burst_events = limits.publish_burst_events();
   if (limits.has_max_connection_idle()) {
     const absl::Duration idle = absl::Seconds(limits.max_connection_idle().seconds()) +
                                 absl::Nanoseconds(limits.max_connection_idle().nanos());
     if (idle != absl::ZeroDuration() && idle < absl::Seconds(1)) {
-      return BadValue("limits.max_connection_idle", "0s (never) or at least 1s");
+      return BadConfigValue("limits.max_connection_idle", "0s (never) or at least 1s");
     }
-    if (idle > absl::Hours(24 * 24)) return BadValue("limits.max_connection_idle", "at most 576h");
+    if (idle > absl::Hours(24 * 24)) return BadConfigValue("limits.max_connection_idle", "at most 576h");
     o->max_connection_idle = idle;
   }
   return absl::OkStatus();

@@ -1,5 +1,6 @@
 #include "server/main/storage_options.h"
 
+#include "server/common/config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -7,14 +8,6 @@
 
 namespace hookstream {
 namespace {
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-absl::Status BadValue(absl::string_view key, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\": ", why));
-}
 
 // JetStream names: letters, digits, '-' and '_' (no '.', wildcards or spaces).
 bool IsPlainName(absl::string_view s) {
@@ -27,9 +20,9 @@ bool IsPlainName(absl::string_view s) {
 
 absl::Status CheckTimeout(const google::protobuf::Duration& d, absl::string_view key,
                           absl::Duration* out) {
-  *out = FromProto(d);
+  *out = ConfigDuration(d);
   if (*out < absl::Milliseconds(100) || *out > absl::Minutes(10)) {
-    return BadValue(key, "between 100ms and 10m");
+    return BadConfigValue(key, "between 100ms and 10m");
   }
   return absl::OkStatus();
 }
@@ -39,12 +32,12 @@ absl::Status CheckTimeout(const google::protobuf::Duration& d, absl::string_view
 absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options) {
   const v1::StorageConfig& sc = config.storage();
   if (sc.backend() != v1::StorageConfig::jetstream) {
-    if (sc.servers_size() > 0) return BadValue("storage.servers", "only with backend: jetstream");
-    if (!sc.stream().empty()) return BadValue("storage.stream", "only with backend: jetstream");
+    if (sc.servers_size() > 0) return BadConfigValue("storage.servers", "only with backend: jetstream");
+    if (!sc.stream().empty()) return BadConfigValue("storage.stream", "only with backend: jetstream");
     if (!sc.subject_prefix().empty()) {
-      return BadValue("storage.subject_prefix", "only with backend: jetstream");
+      return BadConfigValue("storage.subject_prefix", "only with backend: jetstream");
     }
-    if (sc.replicas() != 0) return BadValue("storage.replicas", "only with backend: jetstream");
+    if (sc.replicas() != 0) return BadConfigValue("storage.replicas", "only with backend: jetstream");
     return absl::OkStatus();
   }
 
@@ -54,27 +47,27 @@ absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options
     const std::string& url = sc.servers(i);
     const std::string key = absl::StrCat("storage.servers[", i, "]");
     if (url.empty() || absl::StrContains(url, ' ') || absl::StrContains(url, ',')) {
-      return BadValue(key, "one NATS URL, e.g. nats://127.0.0.1:4222");
+      return BadConfigValue(key, "one NATS URL, e.g. nats://127.0.0.1:4222");
     }
     js.servers.push_back(url);
   }
   if (!sc.stream().empty()) {
     if (!IsPlainName(sc.stream())) {
-      return BadValue("storage.stream", "1-64 letters, digits, '-' or '_'");
+      return BadConfigValue("storage.stream", "1-64 letters, digits, '-' or '_'");
     }
     js.stream = sc.stream();
   }
   if (!sc.subject_prefix().empty()) {
     for (absl::string_view token : absl::StrSplit(sc.subject_prefix(), '.')) {
       if (!IsPlainName(token)) {
-        return BadValue("storage.subject_prefix",
+        return BadConfigValue("storage.subject_prefix",
                         "'.'-separated tokens of letters, digits, '-' or '_'");
       }
     }
     js.subject_prefix = sc.subject_prefix();
   }
   if (sc.replicas() != 0) {
-    if (sc.replicas() > 5) return BadValue("storage.replicas", "1 to 5 (JetStream's limit)");
+    if (sc.replicas() > 5) return BadConfigValue("storage.replicas", "1 to 5 (JetStream's limit)");
     js.replicas = static_cast<int>(sc.replicas());
   }
   if (sc.has_connect_timeout()) {
@@ -92,13 +85,13 @@ absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options
     }
   }
   if (sc.has_publish_retry_for()) {
-    js.publish_retry_for = FromProto(sc.publish_retry_for());
+    js.publish_retry_for = ConfigDuration(sc.publish_retry_for());
     if (js.publish_retry_for < absl::ZeroDuration()) {
-      return BadValue("storage.publish_retry_for", "must not be negative");
+      return BadConfigValue("storage.publish_retry_for", "must not be negative");
     }
   }
   if (config.retention().keep_last_per_stream()) {
-    return BadValue("retention.keep_last_per_stream",
+    return BadConfigValue("retention.keep_last_per_stream",
                     "not available with storage.backend: jetstream (JetStream cannot keep a "
                     "subject's last message past its limits)");
   }

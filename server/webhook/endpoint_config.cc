@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "server/common/config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -12,14 +13,6 @@
 
 namespace hookstream::webhook {
 namespace {
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-absl::Status Bad(absl::string_view key, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("config key \"", key, "\": ", why));
-}
 
 bool ValidName(absl::string_view name) {
   if (name.empty() || name.size() > 128) return false;
@@ -32,7 +25,7 @@ bool ValidName(absl::string_view name) {
 // An absolute http(s) URL with a host, as libcurl parses it (so what passes here is what will
 // be requested).
 absl::Status CheckUrl(const std::string& url, absl::string_view key) {
-  if (url.empty()) return Bad(key, "required (an http:// or https:// URL)");
+  if (url.empty()) return BadConfigValue(key, "required (an http:// or https:// URL)");
   CURLU* h = curl_url();
   if (h == nullptr) return absl::ResourceExhaustedError("curl_url");
   const CURLUcode rc = curl_url_set(h, CURLUPART_URL, url.c_str(), 0);
@@ -47,13 +40,13 @@ absl::Status CheckUrl(const std::string& url, absl::string_view key) {
   }
   curl_url_cleanup(h);
   if (rc != CURLUE_OK) {
-    return Bad(key, absl::StrCat("bad URL \"", url, "\": ", curl_url_strerror(rc)));
+    return BadConfigValue(key, absl::StrCat("bad URL \"", url, "\": ", curl_url_strerror(rc)));
   }
   scheme = absl::AsciiStrToLower(scheme);
   if (scheme != "http" && scheme != "https") {
-    return Bad(key, absl::StrCat("bad URL \"", url, "\": the scheme must be http or https"));
+    return BadConfigValue(key, absl::StrCat("bad URL \"", url, "\": the scheme must be http or https"));
   }
-  if (host.empty()) return Bad(key, absl::StrCat("bad URL \"", url, "\": no host"));
+  if (host.empty()) return BadConfigValue(key, absl::StrCat("bad URL \"", url, "\": no host"));
   return absl::OkStatus();
 }
 
@@ -99,12 +92,12 @@ absl::StatusOr<std::vector<EndpointConfig>> EndpointsFromConfig(const v1::Webhoo
     EndpointConfig e;
     e.name = in.name();
     if (!ValidName(e.name)) {
-      return Bad(k("name"),
+      return BadConfigValue(k("name"),
                  absl::StrCat("expected 1 to 128 letters, digits, '_', '-' or '.', got \"",
                               absl::CHexEscape(e.name), "\""));
     }
     if (!names.insert(e.name).second) {
-      return Bad(k("name"), absl::StrCat("endpoint \"", e.name, "\" is defined twice"));
+      return BadConfigValue(k("name"), absl::StrCat("endpoint \"", e.name, "\" is defined twice"));
     }
     switch (in.format()) {
       case P::format_unset:
@@ -118,12 +111,12 @@ absl::StatusOr<std::vector<EndpointConfig>> EndpointsFromConfig(const v1::Webhoo
         e.format = Format::kZlm;
         break;
       default:
-        return Bad(k("format"), "unknown format");
+        return BadConfigValue(k("format"), "unknown format");
     }
     e.url = in.url();
     const bool has_hook = absl::StrContains(e.url, "{hook}");
     if (has_hook && e.format != Format::kZlm) {
-      return Bad(k("url"), "\"{hook}\" is only replaced for format zlm");
+      return BadConfigValue(k("url"), "\"{hook}\" is only replaced for format zlm");
     }
     if (absl::Status s = CheckUrl(absl::StrReplaceAll(e.url, {{"{hook}", "on_publish"}}), k("url"));
         !s.ok()) {
@@ -140,7 +133,7 @@ absl::StatusOr<std::vector<EndpointConfig>> EndpointsFromConfig(const v1::Webhoo
     e.filter = *std::move(filter);
     for (int j = 0; j < in.secrets_size(); ++j) {
       absl::StatusOr<std::string> secret = DecodeSecret(in.secrets(j));
-      if (!secret.ok()) return Bad(k(absl::StrCat("secrets[", j, "]")), secret.status().message());
+      if (!secret.ok()) return BadConfigValue(k(absl::StrCat("secrets[", j, "]")), secret.status().message());
       e.secret_keys.push_back(*std::move(secret));
     }
     switch (in.ordering()) {
@@ -155,30 +148,30 @@ absl::StatusOr<std::vector<EndpointConfig>> EndpointsFromConfig(const v1::Webhoo
         e.ordering = Ordering::kUnordered;
         break;
       default:
-        return Bad(k("ordering"), "unknown ordering");
+        return BadConfigValue(k("ordering"), "unknown ordering");
     }
-    if (in.max_in_flight() > 10000) return Bad(k("max_in_flight"), "at most 10000");
+    if (in.max_in_flight() > 10000) return BadConfigValue(k("max_in_flight"), "at most 10000");
     if (in.max_in_flight() != 0) e.max_in_flight = in.max_in_flight();
     if (e.ordering == Ordering::kFifo) {
       if (in.max_in_flight() > 1) {
-        return Bad(k("max_in_flight"),
+        return BadConfigValue(k("max_in_flight"),
                    "ordering fifo sends one request at a time (leave it unset)");
       }
       e.max_in_flight = 1;
     }
     if (in.has_timeout()) {
-      e.timeout = FromProto(in.timeout());
+      e.timeout = ConfigDuration(in.timeout());
       if (e.timeout < absl::Milliseconds(10) || e.timeout > absl::Minutes(10)) {
-        return Bad(k("timeout"), "between 10ms and 10m");
+        return BadConfigValue(k("timeout"), "between 10ms and 10m");
       }
     }
     if (in.retry_schedule_size() > 0) {
       e.retry_schedule.clear();
-      if (in.retry_schedule_size() > 100) return Bad(k("retry_schedule"), "at most 100 steps");
+      if (in.retry_schedule_size() > 100) return BadConfigValue(k("retry_schedule"), "at most 100 steps");
       for (int j = 0; j < in.retry_schedule_size(); ++j) {
-        const absl::Duration d = FromProto(in.retry_schedule(j));
+        const absl::Duration d = ConfigDuration(in.retry_schedule(j));
         if (d < absl::ZeroDuration() || d > absl::Hours(24 * 7)) {
-          return Bad(k(absl::StrCat("retry_schedule[", j, "]")), "between 0s and 168h");
+          return BadConfigValue(k(absl::StrCat("retry_schedule[", j, "]")), "between 0s and 168h");
         }
         e.retry_schedule.push_back(d);
       }
@@ -192,7 +185,7 @@ absl::StatusOr<std::vector<EndpointConfig>> EndpointsFromConfig(const v1::Webhoo
         e.on_exhausted = OnExhausted::kHold;
         break;
       default:
-        return Bad(k("on_exhausted"), "unknown policy");
+        return BadConfigValue(k("on_exhausted"), "unknown policy");
     }
     out.push_back(std::move(e));
   }
