@@ -3,9 +3,9 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "hookstream/internal/records.pb.h"
 #include "hookstream/v1/event_stream.pb.h"
 #include "server/storage/event_codec.h"
+#include "server/storage/stream_table.h"
 
 namespace hookstream::storage {
 namespace {
@@ -26,24 +26,27 @@ bool IngestTime(absl::string_view bytes, absl::Time* t) {
 
 // Adds to `plan` the oldest events of streams that hold more than the per-stream limit, beyond
 // what the plan already deletes of them.
-absl::Status PlanPerStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* streams_cf,
+absl::Status PlanPerStream(rocksdb::DB* db, const StreamTable& streams,
                            rocksdb::ColumnFamilyHandle* index_cf, const RetentionPolicy& policy,
                            size_t budget, TrimPlan* plan) {
-  std::unique_ptr<rocksdb::Iterator> sit(db->NewIterator(rocksdb::ReadOptions(), streams_cf));
-  for (sit->SeekToFirst(); sit->Valid() && budget > 0; sit->Next()) {
-    internal::StreamRecord rec;
-    if (!rec.ParseFromArray(sit->value().data(), static_cast<int>(sit->value().size()))) {
-      return absl::DataLossError("retention scan: a stream record is corrupt");
-    }
-    const std::string name(View(sit->key()));
+  // Copies of the streams over the limit (at most `budget` of them can be trimmed this pass),
+  // so the index scans below run without holding the table's lock.
+  bool more = false;
+  const std::vector<std::pair<std::string, StreamState>> over = streams.List(
+      "", budget, [&](absl::string_view, const StreamState& s) {
+        return s.event_count > policy.max_events_per_stream;
+      }, &more);
+  for (auto o = over.begin(); o != over.end() && budget > 0; ++o) {
+    const std::string& name = o->first;
+    const StreamState& rec = o->second;
     StreamTrim* planned = nullptr;
     if (auto it = plan->streams.find(name); it != plan->streams.end()) planned = &it->second;
     const uint64_t planned_removed = planned ? planned->removed : 0;
-    if (rec.event_count() <= planned_removed + policy.max_events_per_stream) continue;
-    uint64_t to_remove = rec.event_count() - planned_removed - policy.max_events_per_stream;
+    if (rec.event_count <= planned_removed + policy.max_events_per_stream) continue;
+    uint64_t to_remove = rec.event_count - planned_removed - policy.max_events_per_stream;
     to_remove = std::min<uint64_t>(to_remove, budget);
     const uint64_t from_seq =
-        std::max<uint64_t>(rec.first_seq(), planned ? planned->max_removed_seq + 1 : 0);
+        std::max<uint64_t>(rec.first_seq, planned ? planned->max_removed_seq + 1 : 0);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), index_cf));
     const std::string prefix = name + std::string(1, '\0');
     for (it->Seek(IndexKey(name, from_seq)); it->Valid() && to_remove > 0; it->Next()) {
@@ -68,7 +71,6 @@ absl::Status PlanPerStream(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* streams
     }
     if (!it->status().ok()) return ReadError(it->status());
   }
-  if (!sit->status().ok()) return ReadError(sit->status());
   return absl::OkStatus();
 }
 
@@ -86,7 +88,7 @@ std::string EncodeIndexValue(uint64_t position, uint64_t size) {
 }
 
 absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log_cf,
-                                  rocksdb::ColumnFamilyHandle* streams_cf,
+                                  const StreamTable& streams,
                                   rocksdb::ColumnFamilyHandle* index_cf,
                                   const RetentionPolicy& policy, absl::Time now,
                                   uint64_t total_bytes, uint64_t head) {
@@ -95,7 +97,7 @@ absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* 
   if (!policy.enabled() || head == 0) return plan;
   if (policy.max_age <= absl::ZeroDuration() && policy.max_bytes == 0) {
     absl::Status s =
-        PlanPerStream(db, streams_cf, index_cf, policy, policy.max_deletes_per_pass, &plan);
+        PlanPerStream(db, streams, index_cf, policy, policy.max_deletes_per_pass, &plan);
     if (!s.ok()) return s;
     plan.new_oldest = 0;  // Unknown: the appender looks it up after applying.
     return plan;
@@ -140,16 +142,11 @@ absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* 
     if (policy.keep_last_per_stream) {
       auto h = heads.find(rf.stream);
       if (h == heads.end()) {
-        std::string rec_bytes;
-        rocksdb::Status s = db->Get(rocksdb::ReadOptions(), streams_cf,
-                                    rocksdb::Slice(rf.stream.data(), rf.stream.size()),
-                                    &rec_bytes);
-        if (!s.ok()) return ReadError(s);
-        internal::StreamRecord rec;
-        if (!rec.ParseFromString(rec_bytes)) {
-          return absl::DataLossError("retention scan: a stream record is corrupt");
+        StreamState rec;
+        if (!streams.Get(rf.stream, &rec)) {
+          return absl::DataLossError("retention scan: an event's stream has no record");
         }
-        h = heads.emplace(std::string(rf.stream), rec.head_position()).first;
+        h = heads.emplace(std::string(rf.stream), rec.head_position).first;
       }
       keep = h->second == pos;
     }
@@ -178,7 +175,7 @@ absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* 
   if (range_begin != 0) plan.delete_ranges.emplace_back(range_begin, plan.through + 1);
   if (!it->Valid() && !oldest_set) plan.new_oldest = head + 1;
   if (policy.max_events_per_stream > 0 && deleted < policy.max_deletes_per_pass) {
-    absl::Status s = PlanPerStream(db, streams_cf, index_cf, policy,
+    absl::Status s = PlanPerStream(db, streams, index_cf, policy,
                                    policy.max_deletes_per_pass - deleted, &plan);
     if (!s.ok()) return s;
     if (!plan.delete_positions.empty()) plan.new_oldest = 0;  // Looked up after applying.

@@ -21,6 +21,8 @@
 
 namespace hookstream::storage {
 
+class StreamTable;  // stream_table.h
+
 struct RetentionPolicy {
   absl::Duration max_age = absl::ZeroDuration();  // Zero: no age limit.
   uint64_t max_bytes = 0;                          // Zero: no size limit.
@@ -59,9 +61,9 @@ std::string EncodeIndexValue(uint64_t position, uint64_t size);
 
 // Plans one pass: age (ingest time before now - max_age) and size (oldest events beyond
 // max_bytes of `total_bytes`) over the log column family, then the per-stream limit through
-// the stream index. `head` bounds the scan.
+// the stream index; stream heads and counts come from `streams`. `head` bounds the scan.
 absl::StatusOr<TrimPlan> PlanTrim(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log_cf,
-                                  rocksdb::ColumnFamilyHandle* streams_cf,
+                                  const StreamTable& streams,
                                   rocksdb::ColumnFamilyHandle* index_cf,
                                   const RetentionPolicy& policy, absl::Time now,
                                   uint64_t total_bytes, uint64_t head);

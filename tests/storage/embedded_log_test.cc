@@ -38,6 +38,7 @@
 #include "server/storage/dedup_index.h"
 #include "server/storage/event_codec.h"
 #include "server/storage/log.h"
+#include "tests/storage/append_and_wait.h"
 
 namespace hookstream::storage {
 namespace {
@@ -65,23 +66,6 @@ v1::EventInput EvExpecting(absl::string_view stream, uint64_t expected_seq) {
   v1::EventInput e = Ev(stream);
   e.set_expected_seq(expected_seq);
   return e;
-}
-
-// Appends and waits for the callback (which runs on the appender thread).
-absl::StatusOr<v1::PublishResponse> AppendAndWait(Log& log, std::vector<v1::EventInput> events) {
-  struct State {
-    absl::Notification done;
-    absl::StatusOr<v1::PublishResponse> result;
-  };
-  auto state = std::make_shared<State>();
-  log.Append(std::move(events), [state](absl::StatusOr<v1::PublishResponse> r) {
-    state->result = std::move(r);
-    state->done.Notify();
-  });
-  if (!state->done.WaitForNotificationWithTimeout(kWait)) {
-    return absl::DeadlineExceededError("append callback never ran");
-  }
-  return state->result;
 }
 
 // Collects the outcomes of appends that are not waited for one by one.
@@ -559,8 +543,8 @@ TEST_F(EmbeddedLogTest, ReopenKeepsIdentityHeadAndStreamHeads) {
 
 // --- Format version ---
 
-// Rewrites the identity record of the (closed) store in `dir` with `version`.
-void SetFormatVersion(const std::string& dir, uint32_t version) {
+// Opens the (closed) store in `dir` with plain RocksDB and runs `change` on it.
+void ChangeStore(const std::string& dir, const std::function<void(rocksdb::DB*)>& change) {
   std::vector<std::string> names;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
@@ -568,17 +552,24 @@ void SetFormatVersion(const std::string& dir, uint32_t version) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &db).ok());
-  std::string value;
-  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "identity", &value).ok());
-  internal::LogIdentity identity;
-  ASSERT_TRUE(identity.ParseFromString(value));
-  identity.set_format_version(version);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  ASSERT_TRUE(db->Put(wo, "identity", identity.SerializeAsString()).ok());
+  change(db);
   for (rocksdb::ColumnFamilyHandle* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   ASSERT_TRUE(db->Close().ok());
   delete db;
+}
+
+// Rewrites the identity record of the (closed) store in `dir` with `version`.
+void SetFormatVersion(const std::string& dir, uint32_t version) {
+  ChangeStore(dir, [version](rocksdb::DB* db) {
+    std::string value;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "identity", &value).ok());
+    internal::LogIdentity identity;
+    ASSERT_TRUE(identity.ParseFromString(value));
+    identity.set_format_version(version);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ASSERT_TRUE(db->Put(wo, "identity", identity.SerializeAsString()).ok());
+  });
 }
 
 uint32_t FormatVersion(const std::string& dir) {
@@ -610,20 +601,46 @@ TEST_F(EmbeddedLogTest, VersionOneStoreIsUpgradedAndKeepsItsEvents) {
   EXPECT_EQ(log_->log_id(), log_id);
   EXPECT_THAT(Positions(ReadAll(*log_)), ElementsAre(1, 2));
   log_.reset();
-  EXPECT_EQ(FormatVersion(dir_), 2u);
+  EXPECT_EQ(FormatVersion(dir_), 3u);
+}
+
+// Format 2 wrote every stream record with every commit and a 40-byte state record without the
+// checkpoint position: its records are taken as current, nothing is replayed or counted twice.
+TEST_F(EmbeddedLogTest, VersionTwoStateRecordWithoutACheckpointPositionIsReadAsCurrent) {
+  Open();
+  MustAppend({Ev("a"), Ev("b"), Ev("a")});
+  log_.reset();
+  SetFormatVersion(dir_, 2);
+  ChangeStore(dir_, [](rocksdb::DB* db) {
+    std::string state;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "state", &state).ok());
+    ASSERT_EQ(state.size(), 48u);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "state", state.substr(0, 40)).ok());
+  });
+  Open();
+  absl::StatusOr<v1::StreamInfo> a = log_->GetStream("a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->head_seq(), 2u);
+  EXPECT_EQ(a->event_count(), 2u);
+  absl::StatusOr<v1::PublishResponse> r = AppendAndWait(*log_, {Ev("a")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->results(0).seq(), 3u);
+  EXPECT_EQ(r->results(0).position(), 4u);
+  log_.reset();
+  EXPECT_EQ(FormatVersion(dir_), 3u);
 }
 
 TEST_F(EmbeddedLogTest, StoreOfANewerFormatIsRefusedAndLeftUnchanged) {
   Open();
   MustAppend({Ev("a")});
   log_.reset();
-  SetFormatVersion(dir_, 3);
+  SetFormatVersion(dir_, 4);
 
   absl::StatusOr<std::unique_ptr<Log>> log = OpenEmbeddedLog(Options());
   ASSERT_FALSE(log.ok());
   EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(log.status().message(), HasSubstr("format version 3"));
-  EXPECT_EQ(FormatVersion(dir_), 3u);
+  EXPECT_THAT(log.status().message(), HasSubstr("format version 4"));
+  EXPECT_EQ(FormatVersion(dir_), 4u);
 }
 
 // --- Metadata ---

@@ -11,25 +11,10 @@
 #include "gtest/gtest.h"
 #include "server/common/clock.h"
 #include "server/storage/embedded_log.h"
+#include "tests/storage/append_and_wait.h"
 
 namespace hookstream::storage {
 namespace {
-
-absl::StatusOr<v1::PublishResponse> AppendAndWait(Log& log, std::vector<v1::EventInput> events) {
-  struct State {
-    absl::Notification done;
-    absl::StatusOr<v1::PublishResponse> result;
-  };
-  auto state = std::make_shared<State>();
-  log.Append(std::move(events), [state](absl::StatusOr<v1::PublishResponse> r) {
-    state->result = std::move(r);
-    state->done.Notify();
-  });
-  if (!state->done.WaitForNotificationWithTimeout(absl::Seconds(60))) {
-    return absl::DeadlineExceededError("append callback never ran");
-  }
-  return state->result;
-}
 
 class StreamIndexTest : public ::testing::Test {
  protected:
