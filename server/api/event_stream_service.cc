@@ -184,7 +184,7 @@ EventStreamService::PublishStream(grpc::CallbackServerContext* context) {
     }
   };
   hooks.lease = std::shared_ptr<ConnectionTracker::Lease>(std::move(admitted->lease));
-  return new PublishStreamReactor(log_, options_.publish_stream_max_in_flight, std::move(hooks));
+  return new PublishStreamReactor(log_, options_.publish_stream, std::move(hooks));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* EventStreamService::Subscribe(

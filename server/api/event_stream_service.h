@@ -17,6 +17,7 @@
 #include "hookstream/v1/event_stream.grpc.pb.h"
 #include "server/api/auth.h"
 #include "server/api/connection_limits.h"
+#include "server/api/publish_stream_reactor.h"
 #include "server/api/validation.h"
 #include "server/common/metrics.h"
 #include "server/storage/log.h"
@@ -26,8 +27,8 @@ namespace hookstream::api {
 
 struct EventStreamOptions {
   PublishLimits publish;
-  // Requests of one PublishStream call appended but not yet answered.
-  size_t publish_stream_max_in_flight = 64;
+  // How far one PublishStream call reads ahead of its answers.
+  PublishStreamLimits publish_stream;
   size_t list_streams_default_page = 100;
   size_t list_streams_max_page = 1000;
   // Bearer tokens, rights, scopes and the per-token publish rate (auth.h).

@@ -7,9 +7,9 @@
 
 namespace hookstream::api {
 
-PublishStreamReactor::PublishStreamReactor(storage::Log* log, size_t max_in_flight,
+PublishStreamReactor::PublishStreamReactor(storage::Log* log, PublishStreamLimits limits,
                                            PublishStreamHooks hooks)
-    : log_(log), max_in_flight_(max_in_flight), hooks_(std::move(hooks)) {
+    : log_(log), limits_(limits), hooks_(std::move(hooks)) {
   Pump();
 }
 
@@ -20,6 +20,7 @@ void PublishStreamReactor::OnReadDone(bool ok) {
     reads_done_ = true;  // Client half-closed (or the call broke).
   } else {
     const absl::Time arrived = absl::Now();
+    const size_t bytes = request_.ByteSizeLong();
     absl::Status invalid = hooks_.check(request_);
     std::vector<v1::EventInput> events;
     if (invalid.ok()) {
@@ -33,6 +34,8 @@ void PublishStreamReactor::OnReadDone(bool ok) {
       read_in_flight_ = false;
       slots_.emplace_back();
       slot = &slots_.back();  // std::deque keeps element addresses on push/pop at the ends.
+      slot->bytes = bytes;
+      slot_bytes_ += bytes;
       if (!invalid.ok()) {
         slot->outcome = std::move(invalid);
         reads_done_ = true;  // Nothing after a failed request is read.
@@ -69,6 +72,7 @@ void PublishStreamReactor::Pump() {
       absl::StatusOr<v1::PublishResponse>& outcome = *slots_.front().outcome;
       if (outcome.ok()) {
         response_ = std::move(*outcome);
+        slot_bytes_ -= slots_.front().bytes;
         slots_.pop_front();
         write_in_flight_ = start_write = true;
       } else {
@@ -82,7 +86,7 @@ void PublishStreamReactor::Pump() {
       finished_ = finish = true;
     }
     if (!finish && !read_in_flight_ && !reads_done_ && !cancelled_ &&
-        slots_.size() < max_in_flight_) {
+        slots_.size() < limits_.max_in_flight && slot_bytes_ < limits_.max_in_flight_bytes) {
       read_in_flight_ = start_read = true;
     }
   }

@@ -1,6 +1,7 @@
 // gRPC side of one PublishStream call: pipelined publishing. Requests are validated and
-// appended as they arrive (up to `max_in_flight` at once); responses are written in request
-// order, one write in flight. The first failing request ends the call with its status, after
+// appended as they arrive (read ahead while fewer than `max_in_flight` requests and
+// `max_in_flight_bytes` of them are unanswered); responses are written in request order, one
+// write in flight. The first failing request ends the call with its status, after
 // the responses of every request before it: a producer knows exactly what was acknowledged.
 //
 // Threads: gRPC reactions and the log's appender thread (append callbacks).
@@ -26,6 +27,15 @@
 
 namespace hookstream::api {
 
+// How far a PublishStream call reads ahead of its answers. A group commit can only take what
+// was read: with one event per request and a slow fsync, a small count bound starved the group
+// commit and let requests queue in the client (issue 9, W2 at 20,000/s); the byte bound keeps
+// memory per call in check when requests are large.
+struct PublishStreamLimits {
+  size_t max_in_flight = 1024;
+  size_t max_in_flight_bytes = 4 << 20;
+};
+
 // What the service decides for a PublishStream call.
 struct PublishStreamHooks {
   // Runs on every request before it is appended (drain, validation, auth scopes, rate); an
@@ -40,7 +50,7 @@ struct PublishStreamHooks {
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
  public:
-  PublishStreamReactor(storage::Log* log, size_t max_in_flight, PublishStreamHooks hooks);
+  PublishStreamReactor(storage::Log* log, PublishStreamLimits limits, PublishStreamHooks hooks);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -52,17 +62,19 @@ class PublishStreamReactor final
   // One request's outcome slot, filled when its append completes.
   struct Slot {
     std::optional<absl::StatusOr<v1::PublishResponse>> outcome;
+    size_t bytes = 0;  // Size of the request.
   };
   void Pump();
   void Unref();
 
   storage::Log* const log_;
-  const size_t max_in_flight_;
+  const PublishStreamLimits limits_;
   const PublishStreamHooks hooks_;
   std::atomic<int> refs_{1};
 
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // Requests not yet answered, in order.
+  size_t slot_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // Sum of their sizes.
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
