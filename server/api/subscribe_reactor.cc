@@ -52,6 +52,9 @@ void SubscribeReactor::Pump() {
 }
 
 void SubscribeReactor::OnWriteDone(bool ok) {
+  // gRPC is done with the message: free it now rather than when the next one replaces it (an
+  // idle subscription would otherwise hold its last message for as long as it stays idle).
+  buffer_.Clear();
   {
     absl::MutexLock l(&mu_);
     write_in_flight_ = false;

@@ -49,7 +49,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   absl::Mutex mu_;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ByteBuffer buffer_;  // The message in flight; touched only by the thread that owns it.
+  // The message in flight, empty between writes; touched only by the thread that started the
+  // write (or its OnWriteDone) while write_in_flight_ is set.
+  grpc::ByteBuffer buffer_;
 };
 
 // A write reactor that only finishes with an error: for Subscribe calls refused up front.

@@ -156,6 +156,9 @@ Waker* Session::AppendAndMaybeJoin(absl::Span<const LiveEventPtr> events, Positi
 
 Waker* Session::Tick(absl::Time now, TickMessages& at_head) {
   absl::MutexLock l(&mu_);
+  // Between messages a session holds no queue storage: most subscribers are idle most of the
+  // time, and the ticker visits each one a few times a second.
+  pending_.ReleaseIfEmpty();
   if (mode_ == Mode::kFinished || final_status_ || !pending_.empty() || in_snapshot_) {
     return nullptr;
   }

@@ -14,7 +14,6 @@
 #ifndef HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
 #define HOOKSTREAM_SERVER_SUBSCRIPTION_SESSION_H_
 
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +26,7 @@
 #include "absl/types/span.h"
 #include "server/common/types.h"
 #include "server/storage/log.h"
+#include "server/subscription/compact_queue.h"
 #include "server/subscription/filter.h"
 #include "server/subscription/wire.h"
 
@@ -151,7 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
   mutable absl::Mutex mu_;
   Waker* waker_ ABSL_GUARDED_BY(mu_) = nullptr;
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kCatchingUp;
-  std::deque<Item> pending_ ABSL_GUARDED_BY(mu_);
+  CompactQueue<Item> pending_ ABSL_GUARDED_BY(mu_);  // Nothing allocated while idle.
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Everything matching up to here is queued (or was handed out).
   Position cursor_ ABSL_GUARDED_BY(mu_);
