@@ -90,10 +90,11 @@ absl::Status JetStreamLog::PublishOne(const v1::EventInput& in, bool has_expecte
   const std::string msg_id = dedup ? DedupMsgId(in.source(), in.id()) : std::string();
   bool refresh = sent_before;
   int conflicts = 0;
+  uint64_t through = 0;  // Clustered: the stream position the head is exact at.
   const absl::Time give_up = absl::Now() + options_.publish_retry_for;
   absl::Duration backoff = absl::Milliseconds(20);
   while (true) {
-    absl::StatusOr<StreamHead> head = HeadOf(in.stream(), refresh);
+    absl::StatusOr<StreamHead> head = HeadOf(in.stream(), refresh, &through);
     if (!head.ok()) {
       if (absl::Now() >= give_up) return head.status();
       std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
@@ -111,7 +112,10 @@ absl::Status JetStreamLog::PublishOne(const v1::EventInput& in, bool has_expecte
     }
     NatsPtr<natsMsg> msg;
     jsPubOptions po;
-    if (absl::Status st = BuildMessage(subject, data, msg_id, *head, &msg, &po); !st.ok()) {
+    Anchor anchor;
+    anchor.set = clustered_;
+    anchor.last = through;
+    if (absl::Status st = BuildMessage(subject, data, msg_id, *head, anchor, &msg, &po); !st.ok()) {
       return st;
     }
     jsPubAck* raw_ack = nullptr;
@@ -129,7 +133,12 @@ absl::Status JetStreamLog::PublishOne(const v1::EventInput& in, bool has_expecte
             absl::StrCat("stream \"", in.stream(), "\": ", conflicts,
                          " publish conflicts in a row with other servers"));
       }
-      refresh = true;
+      if (clustered_) {
+        AfterConflict(through, in.stream());
+        refresh = false;
+      } else {
+        refresh = true;
+      }
       continue;
     }
     // No answer (timeout, disconnected, leader election): the message may or may not be
@@ -147,7 +156,8 @@ absl::Status JetStreamLog::PublishOne(const v1::EventInput& in, bool has_expecte
 
 absl::Status JetStreamLog::BuildMessage(const std::string& subject, const std::string& data,
                                         const std::string& msg_id, const StreamHead& head,
-                                        NatsPtr<natsMsg>* msg, jsPubOptions* po) const {
+                                        const Anchor& anchor, NatsPtr<natsMsg>* msg,
+                                        jsPubOptions* po) const {
   natsMsg* raw = nullptr;
   natsStatus s =
       natsMsg_Create(&raw, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
@@ -156,10 +166,21 @@ absl::Status JetStreamLog::BuildMessage(const std::string& subject, const std::s
   const std::string seq_text = absl::StrCat(head.seq + 1);
   s = natsMsgHeader_Set(raw, kSeqHeader, seq_text.c_str());
   if (s != NATS_OK) return NatsStatus(s, "setting a header");
+  if (anchor.set) {
+    // Checked when the message is applied, in log order (jetstream_heads.cc). Set by hand:
+    // the client library cannot send an expected last sequence of 0 (an empty stream).
+    const std::string last_text = absl::StrCat(anchor.last);
+    s = natsMsgHeader_Set(raw, "Nats-Expected-Last-Sequence", last_text.c_str());
+    if (s == NATS_OK && !anchor.prev_msg_id.empty()) {
+      s = natsMsgHeader_Set(raw, "Nats-Expected-Last-Msg-Id", anchor.prev_msg_id.c_str());
+    }
+    if (s != NATS_OK) return NatsStatus(s, "setting a header");
+  }
   jsPubOptions_Init(po);
   po->MaxWait = absl::ToInt64Milliseconds(options_.request_timeout);
   if (!msg_id.empty()) po->MsgId = msg_id.c_str();  // Points into the caller's string.
-  // The stream's previous event: a publish from another server in between fails this one.
+  // The stream's previous event: a publish from another server in between fails this one
+  // (exactly on a single-replica stream; on a clustered one, with the anchor above).
   if (head.position == 0) {
     po->ExpectNoMessage = true;
   } else {
@@ -181,8 +202,17 @@ absl::Status JetStreamLog::Acknowledged(const v1::EventInput& in, uint64_t posit
   }
   {
     absl::MutexLock l(&heads_mu_);
-    StreamHead& cached = heads_[in.stream()];
-    if (stored.position > cached.position) cached = stored;
+    if (!clustered_) {
+      StreamHead& cached = heads_[in.stream()];
+      if (stored.position > cached.position) cached = stored;
+    } else if (!duplicate) {
+      // A stored event is its stream's head. It landed right after its anchor: at
+      // heads_through_ + 1 nothing else came in between, so the model covers it too. (A
+      // duplicate's original may be old: the tailer records it in order.)
+      StreamHead& cached = heads_[in.stream()];
+      if (stored.position > cached.position) cached = stored;
+      if (heads_through_ + 1 == position) heads_through_ = position;
+    }
   }
   result->set_position(stored.position);
   result->set_seq(stored.seq);

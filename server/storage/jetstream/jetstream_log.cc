@@ -152,9 +152,15 @@ absl::Status JetStreamLog::EnsureStream() {
   }
   NatsPtr<jsStreamInfo> info(raw_info);
   const int64_t created = info->Created;
+  clustered_ = info->Config->Replicas > 1;
   {
     absl::MutexLock l(&head_mu_);
     head_ = info->State.LastSeq;
+  }
+  {
+    // The tailer starts after this position: the model knows no stream yet.
+    absl::MutexLock l(&heads_mu_);
+    heads_through_ = heads_floor_ = info->State.LastSeq;
   }
   head_pub_.store(info->State.LastSeq, std::memory_order_release);
   if (absl::Status st = LoadIdentity(created); !st.ok()) return st;
@@ -285,25 +291,6 @@ void JetStreamLog::AppenderLoop() {
     for (size_t i = 0; i < group.size(); ++i) std::move(group[i].done)(std::move(outcomes[i]));
     group.clear();
   }
-}
-
-absl::StatusOr<StreamHead> JetStreamLog::HeadOf(const std::string& stream, bool refresh) {
-  if (!refresh) {
-    absl::MutexLock l(&heads_mu_);
-    if (auto it = heads_.find(stream); it != heads_.end()) return it->second;
-  }
-  const std::string subject = StreamToSubject(options_.subject_prefix, stream);
-  absl::StatusOr<RawMessage> last = DirectGet(0, nullptr, &subject);
-  StreamHead h;
-  if (last.ok()) {
-    h = StreamHead{last->sequence, last->stream_seq};
-  } else if (!absl::IsNotFound(last.status())) {
-    return last.status();
-  }
-  absl::MutexLock l(&heads_mu_);
-  StreamHead& cached = heads_[stream];
-  if (h.position >= cached.position || refresh) cached = h;
-  return cached;
 }
 
 }  // namespace jetstream

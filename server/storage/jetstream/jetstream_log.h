@@ -5,7 +5,9 @@
 //   position   = JetStream stream sequence (dense: rejected and de-duplicated publishes take none)
 //   stream     = subject "<subject_prefix>.<escaped tokens>" (naming.h)
 //   seq        = header Hs-Seq, assigned by the publishing server and made dense across servers
-//                by Nats-Expected-Last-Subject-Sequence (retried on conflict)
+//                by Nats-Expected-Last-Subject-Sequence and, on a replicated stream, an anchor
+//                to the whole stream (Nats-Expected-Last-Sequence; jetstream_heads.cc),
+//                retried on conflict
 //   dedup      = Nats-Msg-Id = SHA-256(source, id), inside the stream's duplicate window
 //   ingest time= the time JetStream stored the message
 //   log id     = hash of the stream's creation time and the token key, so a recreated stream
@@ -25,11 +27,11 @@
 //   doubled.
 // - Per-stream seqs cost one JetStream round trip per event of the same stream (each publish
 //   names the previous one); different streams are pipelined (jetstream_pipeline.cc).
-// - nats-server 2.9 checks the expected predecessor of a replicated (R3) stream against stored
-//   messages only: two servers publishing to one stream in the same instant can both pass and
-//   store the same seq twice. Dense seqs across servers need each stream written through one
-//   server at a time, an R1 stream, or a nats-server that tracks in-flight subjects (2.10+).
-//   The tailer logs an ERROR when it sees it.
+// - nats-server 2.9 checks the per-subject predecessor of a replicated (R3) stream only before
+//   proposing to Raft, so on a replicated stream every publish is also anchored to the stream's
+//   last position (checked when applied): all servers' publishes serialise on that one
+//   position, and the loser of a race waits for its tailer before retrying
+//   (jetstream_heads.cc). The tailer logs an ERROR if it ever sees a seq out of line.
 // - WriteMeta writes its keys one by one (KV has no transactions): atomic per key only.
 // - keep_last_per_stream is not available (JetStream cannot keep a subject's last message past
 //   max_age/max_bytes); retention is JetStream's own (max_age, max_bytes, max_events_per_stream

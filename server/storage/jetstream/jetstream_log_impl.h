@@ -26,6 +26,16 @@ struct StreamHead {
   uint64_t seq = 0;
 };
 
+// On a clustered stream, where a publish must land (jetstream_heads.cc): right after position
+// `last` of the JetStream stream (Nats-Expected-Last-Sequence) and, for the later events of a
+// pipelined round, right after the round's previous event (Nats-Expected-Last-Msg-Id). Unset:
+// only the per-subject check (exact on a single-replica stream).
+struct Anchor {
+  bool set = false;
+  uint64_t last = 0;
+  std::string prev_msg_id;
+};
+
 class JetStreamLog final : public Log {
  public:
   explicit JetStreamLog(const JetStreamLogOptions& options);
@@ -88,6 +98,18 @@ class JetStreamLog final : public Log {
   // Publishes one request's events in order; raises *max_position to the highest position used.
   absl::StatusOr<v1::PublishResponse> PublishEvents(std::vector<v1::EventInput>& events,
                                                     uint64_t* max_position);
+  // One event of a pipelined round (jetstream_pipeline.cc).
+  struct RoundSlot {
+    size_t req = 0;
+    size_t index = 0;
+    bool sent_before = false;  // An earlier attempt got no answer: it may be stored.
+    bool refresh = false;      // Refused by a per-subject check: re-read the head.
+  };
+  // Stores a round (events of distinct streams) with one round trip per attempt; retries what
+  // was refused or not answered. Fills the responses, or the errors of failed requests.
+  void PublishRound(std::vector<RoundSlot> todo, std::vector<PendingAppend>& group,
+                    std::vector<v1::PublishResponse>* resps, std::vector<absl::Status>* errors,
+                    uint64_t* max_position);
   // Publishes a group: requests without expected_seq are pipelined (jetstream_pipeline.cc),
   // the others go through PublishEvents. One outcome per request.
   std::vector<absl::StatusOr<v1::PublishResponse>> PublishGroup(std::vector<PendingAppend>& group,
@@ -100,14 +122,34 @@ class JetStreamLog final : public Log {
                           size_t index, bool sent_before, v1::PublishResult* result,
                           uint64_t* max_position);
   absl::Status BuildMessage(const std::string& subject, const std::string& data,
-                            const std::string& msg_id, const StreamHead& head,
+                            const std::string& msg_id, const StreamHead& head, const Anchor& anchor,
                             NatsPtr<natsMsg>* msg, jsPubOptions* po) const;
   // Records a JetStream acknowledgement in `result` and the stream head cache.
   absl::Status Acknowledged(const v1::EventInput& in, uint64_t position, uint64_t seq,
                             bool duplicate, bool sent_before, v1::PublishResult* result,
                             uint64_t* max_position);
   static void OnAsyncAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* self);
-  absl::StatusOr<StreamHead> HeadOf(const std::string& stream, bool refresh);
+  // --- Stream heads (jetstream_heads.cc) ---
+  // The head a publish to `stream` builds on. Single replica: cached, `refresh` reads it from
+  // JetStream. Clustered: exact as of position *through (the model the tailer and this
+  // server's acknowledgements keep), or read from JetStream for a stream the model does not
+  // know; `refresh` first brings the model up to JetStream's current last position.
+  absl::StatusOr<StreamHead> HeadOf(const std::string& stream, bool refresh,
+                                    uint64_t* through = nullptr);
+  // The last message of `stream` as a replica has it ({0, 0}: none).
+  absl::StatusOr<StreamHead> ReadHead(const std::string& stream) const;
+  // Clustered: the model position and, where the model knows them, the heads of `streams`, all
+  // exact as of that position.
+  uint64_t KnownHeads(const std::vector<const std::string*>& streams,
+                      std::vector<StreamHead>* heads, std::vector<bool>* known);
+  // Clustered, after a publish anchored at `expected_last` was refused: catch the model up with
+  // JetStream (other servers appended), or forget `stream`'s head (its per-subject check
+  // failed: a head read from a replica was stale, or retention deleted it).
+  void AfterConflict(uint64_t expected_last, const std::string& stream);
+  // Clustered: waits until the model reaches JetStream's current last position.
+  void SyncModel();
+  void AwaitModel(uint64_t last);
+  absl::StatusOr<uint64_t> StreamLastSeq() const;
   void StartTailer();
   void TailerLoop();
   void Deliver(std::vector<RawMessage>& batch);
@@ -138,8 +180,16 @@ class JetStreamLog final : public Log {
   std::thread tailer_;
   std::atomic<bool> stop_tailer_{false};
 
-  absl::Mutex heads_mu_;  // Last known head of each stream (a cache: conflicts refresh it).
+  // Single replica: a cache of each stream's head (conflicts refresh it). Clustered: the
+  // model, exact as of heads_through_: every stream written after this server opened the log
+  // is in heads_, with its last event at or below heads_through_ (jetstream_heads.cc).
+  absl::Mutex heads_mu_;
   absl::flat_hash_map<std::string, StreamHead> heads_ ABSL_GUARDED_BY(heads_mu_);
+  uint64_t heads_through_ ABSL_GUARDED_BY(heads_mu_) = 0;
+  // Where the model started (the log opened, or was rebased): the tailer records no head at
+  // or below it.
+  uint64_t heads_floor_ ABSL_GUARDED_BY(heads_mu_) = 0;
+  bool clustered_ = false;  // The JetStream stream has more than one replica. Set by Open.
 
   absl::Mutex mu_;
   std::vector<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);

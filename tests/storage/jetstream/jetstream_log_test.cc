@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "server/main/options.h"
 #include "server/storage/jetstream/naming.h"
+#include "tests/storage/jetstream/jetstream_test_util.h"
 #include "tests/testutil/nats_server.h"
 
 namespace hookstream::storage {
@@ -28,80 +29,12 @@ namespace {
 using ::testing::HasSubstr;
 using testing::NatsFixture;
 
-constexpr absl::Duration kWait = absl::Seconds(60);
-
-v1::EventInput Ev(absl::string_view stream, absl::string_view id = "", absl::string_view type = "t",
-                  absl::string_view source = "src") {
-  v1::EventInput e;
-  e.set_stream(std::string(stream));
-  e.set_id(std::string(id));
-  e.set_source(std::string(source));
-  e.set_type(std::string(type));
-  e.set_data(absl::StrCat("data of ", stream, " ", id));
-  return e;
-}
-
-absl::StatusOr<v1::PublishResponse> AppendAndWait(Log& log, std::vector<v1::EventInput> events) {
-  struct State {
-    absl::Notification done;
-    absl::StatusOr<v1::PublishResponse> result;
-  };
-  auto state = std::make_shared<State>();
-  log.Append(std::move(events), [state](absl::StatusOr<v1::PublishResponse> r) {
-    state->result = std::move(r);
-    state->done.Notify();
-  });
-  if (!state->done.WaitForNotificationWithTimeout(kWait)) {
-    return absl::DeadlineExceededError("append callback never ran");
-  }
-  return state->result;
-}
-
-// Records what the log's commit listener is told.
-class Recorder : public CommitListener {
- public:
-  void OnCommit(std::vector<StoredEvent>& events, Position head) override {
-    absl::MutexLock l(&mu_);
-    for (StoredEvent& e : events) events_.push_back(std::move(e));
-    head_ = head;
-  }
-  std::vector<StoredEvent> events() const {
-    absl::MutexLock l(&mu_);
-    return events_;
-  }
-  bool WaitForHead(Position p) const {
-    absl::MutexLock l(&mu_);
-    auto reached = [this, p]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return head_ >= p; };
-    return mu_.AwaitWithTimeout(absl::Condition(&reached), kWait);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<StoredEvent> events_ ABSL_GUARDED_BY(mu_);
-  Position head_ ABSL_GUARDED_BY(mu_);
-};
-
-v1::Event Parse(const StoredEvent& e) {
-  v1::Event ev;
-  EXPECT_TRUE(ev.ParseFromString(e.bytes));
-  return ev;
-}
-
-std::vector<StoredEvent> ReadAll(const Log& log, Position after = Position(0)) {
-  std::vector<StoredEvent> out;
-  ReadLimits limits;
-  limits.max_events = 7;  // Several chunks: the cursor is reused between them.
-  while (after < log.head()) {
-    absl::StatusOr<ReadChunk> chunk = log.Read(after, limits, [](auto, auto) { return true; });
-    EXPECT_TRUE(chunk.ok()) << chunk.status();
-    if (!chunk.ok()) break;
-    EXPECT_GT(chunk->scanned_through, after);
-    if (chunk->scanned_through <= after) break;
-    for (StoredEvent& e : chunk->events) out.push_back(std::move(e));
-    after = chunk->scanned_through;
-  }
-  return out;
-}
+using jstest::AppendAndWait;
+using jstest::Ev;
+using jstest::kWait;
+using jstest::Parse;
+using jstest::ReadAll;
+using jstest::Recorder;
 
 class JetStreamLogTest : public ::testing::Test {
  protected:
