@@ -1,15 +1,17 @@
 // The embedded, crash-safe log on RocksDB: the default backend, no setup needed.
 //
 // Layout (column families):
-//   default  identity (log id, token key), state (head position, counters), index gap
+//   default  identity (log id, token key), state (head position, counters, checkpoint
+//            position of the stream records), index gap
 //   log      big-endian position -> serialized hookstream.v1.Event
-//   streams  stream name -> hookstream.internal.StreamRecord
+//   streams  stream name -> hookstream.internal.StreamRecord, as of the last checkpoint
+//            (stream_table.h: the records live in memory between checkpoints)
 //   index    (stream, seq) -> position, size: kept only while per-stream retention is set,
 //            rebuilt on open when it is turned on (stream_index.h)
 //   kv       Log::WriteMeta's key/value metadata (webhook cursors, dead letters)
 // One appender thread takes every pending append, assigns positions and seqs, writes one
 // WriteBatch with sync (group commit), tells the CommitListener, then acks. Restart recovers the
-// head, stream heads and the dedup window from disk.
+// head, the stream records (checkpoint + replay of the events after it) and the dedup window.
 #ifndef HOOKSTREAM_SERVER_STORAGE_EMBEDDED_LOG_H_
 #define HOOKSTREAM_SERVER_STORAGE_EMBEDDED_LOG_H_
 

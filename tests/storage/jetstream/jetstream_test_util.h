@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/storage/log.h"
+#include "tests/storage/append_and_wait.h"
 
 namespace hookstream::storage::jstest {
 
@@ -29,22 +30,7 @@ inline v1::EventInput Ev(absl::string_view stream, absl::string_view id = "",
   return e;
 }
 
-inline absl::StatusOr<v1::PublishResponse> AppendAndWait(Log& log,
-                                                         std::vector<v1::EventInput> events) {
-  struct State {
-    absl::Notification done;
-    absl::StatusOr<v1::PublishResponse> result;
-  };
-  auto state = std::make_shared<State>();
-  log.Append(std::move(events), [state](absl::StatusOr<v1::PublishResponse> r) {
-    state->result = std::move(r);
-    state->done.Notify();
-  });
-  if (!state->done.WaitForNotificationWithTimeout(kWait)) {
-    return absl::DeadlineExceededError("append callback never ran");
-  }
-  return state->result;
-}
+using ::hookstream::storage::AppendAndWait;  // tests/storage/append_and_wait.h
 
 // Records what the log's commit listener is told.
 class Recorder : public CommitListener {
