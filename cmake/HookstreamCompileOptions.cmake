@@ -1,23 +1,26 @@
 # Warnings and sanitizers for every hookstream target: call hookstream_target_options(<target>).
 #
 # HOOKSTREAM_SANITIZE=address: ASan + UBSan (+ LSan), any UBSan finding is fatal.
-# HOOKSTREAM_SANITIZE=thread:  TSan. Debian's Abseil is not TSan-instrumented, so every executable
-#   also links server/common/tsan_absl_sync.cc, which tells TSan about the ordering absl::Mutex,
-#   CondVar and Notification provide (for our code and for gRPC's, which uses them); -rdynamic
-#   exports those definitions so the shared libraries bind to them. Runs use
-#   tests/sanitizers/tsan.supp (see the README's "Sanitizers" section).
+# HOOKSTREAM_SANITIZE=thread:  TSan. Debian's Abseil and gRPC are not TSan-instrumented, so every
+#   executable also links server/common/tsan_absl_sync.cc, which tells TSan about the ordering
+#   absl::Mutex, CondVar and Notification provide (for our code and for gRPC's, which uses them),
+#   and server/common/tsan_grpc_sync.cc, which does the same for gRPC's handoffs between threads
+#   (operation start -> reaction, reactions -> OnDone); -rdynamic exports those definitions so the
+#   shared libraries bind to them. Runs use tests/sanitizers/tsan.supp (see the README's
+#   "Sanitizers" section).
 function(hookstream_target_options target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
   if(HOOKSTREAM_SANITIZE STREQUAL "thread")
     get_target_property(type ${target} TYPE)
     if(type STREQUAL "EXECUTABLE")
-      if(NOT TARGET hookstream_tsan_absl_sync)
-        add_library(hookstream_tsan_absl_sync OBJECT
-          ${HOOKSTREAM_COMPILE_OPTIONS_DIR}/../server/common/tsan_absl_sync.cc)
-        target_link_libraries(hookstream_tsan_absl_sync PUBLIC absl::synchronization
+      if(NOT TARGET hookstream_tsan_sync)
+        add_library(hookstream_tsan_sync OBJECT
+          ${HOOKSTREAM_COMPILE_OPTIONS_DIR}/../server/common/tsan_absl_sync.cc
+          ${HOOKSTREAM_COMPILE_OPTIONS_DIR}/../server/common/tsan_grpc_sync.cc)
+        target_link_libraries(hookstream_tsan_sync PUBLIC absl::synchronization gRPC::grpc++
                               ${CMAKE_DL_LIBS})
       endif()
-      target_link_libraries(${target} PRIVATE hookstream_tsan_absl_sync)
+      target_link_libraries(${target} PRIVATE hookstream_tsan_sync)
     endif()
   endif()
 endfunction()
@@ -31,7 +34,10 @@ elseif(HOOKSTREAM_SANITIZE STREQUAL "thread")
   # -U__SANITIZE_THREAD__: Debian's protobuf, gRPC and Abseil were compiled without TSan, and
   # some of their headers change class layouts when they see it (protobuf's MapFieldBase grows
   # two fields: map fields then crash in libprotobuf). Our code must see what the libraries saw.
+  # HOOKSTREAM_TSAN turns on server/common/tsan_annotations.h (happens-before at the boundary
+  # with uninstrumented gRPC).
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer -U__SANITIZE_THREAD__)
+  add_compile_definitions(HOOKSTREAM_TSAN=1)
   add_link_options(-fsanitize=thread -rdynamic)
 elseif(NOT HOOKSTREAM_SANITIZE STREQUAL "")
   message(FATAL_ERROR "HOOKSTREAM_SANITIZE must be '', 'address' or 'thread'")

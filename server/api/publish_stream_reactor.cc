@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "server/api/status.h"
+#include "server/common/tsan_annotations.h"
 
 namespace hookstream::api {
 
@@ -28,22 +29,23 @@ void PublishStreamReactor::OnReadDone(bool ok) {
                     std::make_move_iterator(request_.mutable_events()->end()));
     }
     request_.Clear();
+    const bool valid = invalid.ok();
     Slot* slot;
     {
       absl::MutexLock l(&mu_);
-      read_in_flight_ = false;
       slots_.emplace_back();
       slot = &slots_.back();  // std::deque keeps element addresses on push/pop at the ends.
       slot->bytes = bytes;
       slot_bytes_ += bytes;
-      if (!invalid.ok()) {
+      if (!valid) {
+        read_in_flight_ = false;
         slot->outcome = std::move(invalid);
         reads_done_ = true;  // Nothing after a failed request is read.
       } else {
         refs_.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    if (invalid.ok()) {
+    if (valid) {
       const size_t count = events.size();
       log_->Append(std::move(events), [this, slot, count,
                                        arrived](absl::StatusOr<v1::PublishResponse> r) {
@@ -55,6 +57,11 @@ void PublishStreamReactor::OnReadDone(bool ok) {
         Pump();
         Unref();
       });
+      // Only now may the next read start: until this request is in the log's queue, a Pump on
+      // another thread (an append callback) starting it could let later requests be appended
+      // first, storing this call's events out of request order (found under TSan's timing).
+      absl::MutexLock l(&mu_);
+      read_in_flight_ = false;
     }
   }
   Pump();
@@ -107,6 +114,7 @@ void PublishStreamReactor::OnWriteDone(bool ok) {
 }
 
 void PublishStreamReactor::OnCancel() {
+  HS_TSAN_ACQUIRE(static_cast<grpc::internal::ServerReactor*>(this));
   {
     absl::MutexLock l(&mu_);
     cancelled_ = true;
@@ -114,7 +122,10 @@ void PublishStreamReactor::OnCancel() {
   Pump();
 }
 
-void PublishStreamReactor::OnDone() { Unref(); }
+void PublishStreamReactor::OnDone() {
+  HS_TSAN_ACQUIRE(static_cast<grpc::internal::ServerReactor*>(this));
+  Unref();
+}
 
 void PublishStreamReactor::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

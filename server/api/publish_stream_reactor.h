@@ -23,6 +23,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "hookstream/v1/event_stream.pb.h"
 #include "server/api/validation.h"
+#include "server/common/tsan_annotations.h"
 #include "server/storage/log.h"
 
 namespace hookstream::api {
@@ -75,6 +76,7 @@ class PublishStreamReactor final
   absl::Mutex mu_;
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);  // Requests not yet answered, in order.
   size_t slot_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // Sum of their sizes.
+  // A read is started and its request not yet handed to the log (appends go in request order).
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
@@ -89,7 +91,10 @@ class RejectedBidiReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
  public:
   explicit RejectedBidiReactor(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    HS_TSAN_ACQUIRE(static_cast<grpc::internal::ServerReactor*>(this));
+    delete this;
+  }
 };
 
 }  // namespace hookstream::api

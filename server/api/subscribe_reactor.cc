@@ -5,15 +5,22 @@
 #include <variant>
 
 #include "server/api/status.h"
+#include "server/common/tsan_annotations.h"
 
 namespace hookstream::api {
 namespace {
 
-// Wraps the message without copying it: gRPC frees the string when it is done with the slice.
+// Wraps the message without copying it: gRPC frees the string when it is done with the slice,
+// on one of its threads (hence the TSan handoff on the string: tsan_annotations.h).
 grpc::ByteBuffer ToByteBuffer(std::string message) {
   auto* holder = new std::string(std::move(message));
+  HS_TSAN_RELEASE(holder);
   grpc::Slice slice(
-      holder->data(), holder->size(), [](void* p) { delete static_cast<std::string*>(p); },
+      holder->data(), holder->size(),
+      [](void* p) {
+        HS_TSAN_ACQUIRE(p);
+        delete static_cast<std::string*>(p);
+      },
       holder);
   return grpc::ByteBuffer(&slice, 1);
 }
@@ -65,13 +72,19 @@ void SubscribeReactor::OnWriteDone(bool ok) {
 }
 
 void SubscribeReactor::OnCancel() {
+  HS_TSAN_ACQUIRE(static_cast<grpc::internal::ServerReactor*>(this));
   session_->Cancel();
   Pump();
 }
 
 void SubscribeReactor::OnDone() {
+  HS_TSAN_ACQUIRE(static_cast<grpc::internal::ServerReactor*>(this));
   session_->Detach();
   session_->Cancel();
+  // The slot goes back now: a wake in flight may keep this reactor alive past the server's
+  // shutdown (the last Unref on a subscription reader thread), and the lease points into the
+  // service, which is destroyed once gRPC has run every OnDone (found by TSan).
+  lease_.reset();
   Unref();
 }
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/common/tsan_annotations.h"
 #include "server/subscription/session.h"
 
 namespace hookstream::api {
@@ -21,7 +22,8 @@ namespace hookstream::api {
 class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public subscription::Waker {
  public:
-  // `lease` (the call's connection slot, may be null) is held until the reactor is gone.
+  // `lease` (the call's connection slot, may be null) is held until gRPC is done with the call
+  // (OnDone), not until the reactor is gone: see OnDone.
   SubscribeReactor(std::shared_ptr<subscription::Session> session,
                    std::shared_ptr<void> lease = nullptr);
 
@@ -43,7 +45,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   void Unref();
 
   const std::shared_ptr<subscription::Session> session_;
-  const std::shared_ptr<void> lease_;
+  std::shared_ptr<void> lease_;  // Touched only by the constructor and OnDone.
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone; plus one per pending wake.
 
   absl::Mutex mu_;
@@ -58,7 +60,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 class RejectedWriteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RejectedWriteReactor(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    HS_TSAN_ACQUIRE(static_cast<grpc::internal::ServerReactor*>(this));
+    delete this;
+  }
 };
 
 }  // namespace hookstream::api

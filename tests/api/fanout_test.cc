@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/support/client_callback.h"
 #include "gtest/gtest.h"
+#include "server/common/tsan_annotations.h"
 #include "tests/testutil/test_server.h"
 
 namespace hookstream {
@@ -39,6 +40,7 @@ class Reader : public grpc::ClientReadReactor<v1::SubscribeResponse> {
     StartRead(&response_);
   }
   void OnDone(const grpc::Status& s) override {
+    HS_TSAN_ACQUIRE(static_cast<grpc::internal::ClientReactor*>(this));
     absl::MutexLock l(&mu_);
     status_ = s;
     ++*done_;

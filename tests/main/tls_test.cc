@@ -172,13 +172,19 @@ TEST_F(TlsTest, CliConnectsWithTlsClientCertificateAndToken) {
   t.rights = api::kRightPublish | api::kRightAdmin;
   o.api.auth.tokens.push_back(t);
   Start(/*mtls=*/true, o);
+  // The refused calls end at their deadline (the client retries the connection until then), so
+  // it is short; the accepted one returns as soon as it is stored, so it gets room for the mTLS
+  // handshake on a loaded machine (under TSan, 2 s was not always enough).
   const std::string base = absl::StrCat(HOOKSTREAM_CLI_PATH, " --timeout=2s --server=127.0.0.1:",
                                         server_->grpc_port());
+  const std::string patient = absl::StrCat(HOOKSTREAM_CLI_PATH,
+                                           " --timeout=60s --server=127.0.0.1:",
+                                           server_->grpc_port());
   const std::string tls = absl::StrCat(" --tls_ca=", certs_->path("ca.pem"), " --tls_cert=",
                                        certs_->path("client.pem"), " --tls_key=",
                                        certs_->path("client.key"));
   const std::string publish = " publish --stream=a/b --type=t --data=x";
-  EXPECT_TRUE(Shell(absl::StrCat(base, tls, " --auth_token=", kToken, publish)));
+  EXPECT_TRUE(Shell(absl::StrCat(patient, tls, " --auth_token=", kToken, publish)));
   EXPECT_FALSE(Shell(absl::StrCat(base, tls, publish))) << "no token";
   EXPECT_FALSE(Shell(absl::StrCat(base, " --auth_token=", kToken, publish))) << "plaintext";
   EXPECT_FALSE(Shell(absl::StrCat(base, " --tls_ca=", certs_->path("ca.pem"), " --auth_token=",
