@@ -1,12 +1,16 @@
 // Tests of the embedded log's stream records (server/storage/stream_table.h): kept in memory,
 // written only by checkpoints, rebuilt on open from the events after the last checkpoint. The
-// crash tests kill a child process that holds the log open (SIGKILL, no close, no final
-// checkpoint) and check what the next open reports against what the child was acknowledged.
+// crash tests run a scenario in a child process (this test binary again, a fresh process) that
+// kills itself with SIGKILL while holding the log open (no close, no final checkpoint), then
+// check what the next open reports against what the child was acknowledged.
 #include "server/storage/stream_table.h"
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <atomic>
 #include <filesystem>
@@ -73,19 +77,42 @@ absl::StatusOr<std::map<std::string, Expected>> Publish(Log& log, int events, in
   return expected;
 }
 
-// Runs `body` in a child process and kills it with SIGKILL as soon as body returns: the log it
-// opened is never closed. Returns the child's verdict (true when body returned true).
-bool RunAndKill(const std::function<bool()>& body) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const bool ok = body();
-    if (!ok) _exit(3);
-    kill(getpid(), SIGKILL);
-    _exit(4);  // Not reached.
-  }
+// The child side: a scenario runs only in a process started by RunAndKill, which names it and
+// its data directory in the environment.
+constexpr char kChildEnv[] = "HOOKSTREAM_STREAM_RECORDS_CHILD";
+
+// Runs the test `child_test` of this binary in a new process with `arg` in its environment and
+// returns whether it ended by SIGKILL (its own, once the scenario returned true).
+bool RunAndKill(const std::string& child_test, const std::string& arg) {
+  const std::string filter = "--gtest_filter=" + child_test;
+  const std::string env = std::string(kChildEnv) + "=" + arg;
+  char* argv[] = {const_cast<char*>("/proc/self/exe"), const_cast<char*>(filter.c_str()), nullptr};
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(const_cast<char*>(env.c_str()));
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data()) != 0) return false;
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) return false;
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+// Dies at once by SIGKILL: called by a scenario while its log is still open, so nothing of
+// Close() (the final checkpoint) runs.
+[[noreturn]] void DieNow() {
+  kill(getpid(), SIGKILL);
+  _exit(4);  // Not reached.
+}
+
+// In the child: runs `scenario` on the argument RunAndKill passed; a scenario that returns
+// (instead of calling DieNow) failed, and the child exits with 3. In the ordinary test run,
+// does nothing.
+void ChildMain(const std::function<bool(const std::string& arg)>& scenario) {
+  const char* arg = std::getenv(kChildEnv);
+  if (arg == nullptr) GTEST_SKIP() << "runs only as the child of a crash test";
+  scenario(arg);
+  _exit(3);
 }
 
 void ExpectRecords(const Log& log, const std::map<std::string, Expected>& expected) {
@@ -182,27 +209,37 @@ TEST(StreamTableTest, RecordRoundTripKeepsEveryFieldIncludingPreEpochTimes) {
 // the checkpoint after 64 Ki events; everything after is rebuilt from the events.
 class StreamRecordsCrashTest : public ::testing::TestWithParam<int> {};
 
-TEST_P(StreamRecordsCrashTest, RecordsAfterAKillMatchEveryAcknowledgedEventAndSeqsContinue) {
-  const int events = GetParam();
-  const std::string dir = TempDir();
-  EmbeddedLogOptions options;
-  options.data_dir = dir;
-  // The child reports what it was acknowledged through a file: the parent cannot see its memory.
-  const std::string report = dir + ".report";
-  ASSERT_TRUE(RunAndKill([&] {
+// The child of the crash test: "<events> <dir>".
+TEST(StreamRecordsChild, PublishReportAndDie) {
+  ChildMain([](const std::string& arg) {
+    const size_t space = arg.find(' ');
+    const int events = std::atoi(arg.substr(0, space).c_str());
+    EmbeddedLogOptions options;
+    options.data_dir = arg.substr(space + 1);
     absl::StatusOr<std::unique_ptr<Log>> log = OpenEmbeddedLog(options);
     if (!log.ok()) return false;
     absl::StatusOr<std::map<std::string, Expected>> x = Publish(**log, events, 97, 500);
     if (!x.ok()) return false;
-    FILE* f = fopen(report.c_str(), "w");
+    // What it was acknowledged, through a file: the parent cannot see this process's memory.
+    FILE* f = fopen((options.data_dir + ".report").c_str(), "w");
     if (f == nullptr) return false;
     for (const auto& [name, e] : *x) {
       fprintf(f, "%s %lu %lu %lu %lu\n", name.c_str(), static_cast<unsigned long>(e.first_seq),
               static_cast<unsigned long>(e.head_seq), static_cast<unsigned long>(e.head_position),
               static_cast<unsigned long>(e.count));
     }
-    return fclose(f) == 0;
-  }));
+    if (fclose(f) != 0) return false;
+    DieNow();
+  });
+}
+
+TEST_P(StreamRecordsCrashTest, RecordsAfterAKillMatchEveryAcknowledgedEventAndSeqsContinue) {
+  const int events = GetParam();
+  const std::string dir = TempDir();
+  EmbeddedLogOptions options;
+  options.data_dir = dir;
+  const std::string report = dir + ".report";
+  ASSERT_TRUE(RunAndKill("StreamRecordsChild.PublishReportAndDie", absl::StrCat(events, " ", dir)));
   std::map<std::string, Expected> expected;
   FILE* f = fopen(report.c_str(), "r");
   ASSERT_NE(f, nullptr);
@@ -254,22 +291,33 @@ TEST_P(StreamRecordsCrashTest, RecordsAfterAKillMatchEveryAcknowledgedEventAndSe
 // (one checkpoint mid-way, the rest replayed).
 INSTANTIATE_TEST_SUITE_P(Events, StreamRecordsCrashTest, ::testing::Values(1000, 70000));
 
-TEST(StreamRecordsTest, PerStreamRetentionBetweenCheckpointsKeepsCountsExactAcrossAKill) {
-  const std::string dir = TempDir();
+EmbeddedLogOptions RetentionOptions(const std::string& dir) {
   EmbeddedLogOptions options;
   options.data_dir = dir;
   options.dedup_window = absl::ZeroDuration();
   options.retention.max_events_per_stream = 5;
   options.retention.check_interval = absl::Hours(1);  // Trims only when the test asks.
-  ASSERT_TRUE(RunAndKill([&] {
-    absl::StatusOr<std::unique_ptr<Log>> log = OpenEmbeddedLog(options);
+  return options;
+}
+
+// The child of the retention test: the data dir.
+TEST(StreamRecordsChild, TrimBetweenCheckpointsAndDie) {
+  ChildMain([](const std::string& dir) {
+    absl::StatusOr<std::unique_ptr<Log>> log = OpenEmbeddedLog(RetentionOptions(dir));
     if (!log.ok()) return false;
     // 12 per stream, trimmed to 5 (a trim writes a checkpoint), then 3 more not checkpointed.
     if (!Publish(**log, 12 * 10, 10, 7).ok()) return false;
     absl::StatusOr<uint64_t> removed = (*log)->Trim();
     if (!removed.ok() || *removed != 70) return false;
-    return Publish(**log, 3 * 10, 10, 7).ok();
-  }));
+    if (!Publish(**log, 3 * 10, 10, 7).ok()) return false;
+    DieNow();
+  });
+}
+
+TEST(StreamRecordsTest, PerStreamRetentionBetweenCheckpointsKeepsCountsExactAcrossAKill) {
+  const std::string dir = TempDir();
+  const EmbeddedLogOptions options = RetentionOptions(dir);
+  ASSERT_TRUE(RunAndKill("StreamRecordsChild.TrimBetweenCheckpointsAndDie", dir));
   absl::StatusOr<std::unique_ptr<Log>> log = OpenEmbeddedLog(options);
   ASSERT_TRUE(log.ok()) << log.status();
   for (int s = 0; s < 10; ++s) {
