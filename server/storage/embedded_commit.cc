@@ -20,15 +20,7 @@ void EmbeddedLog::AppenderLoop() {
           this));
       if (queue_.empty() && !pending_trim_) break;  // Closing and nothing pending.
       std::swap(trim, pending_trim_);
-      size_t events = 0;
-      size_t take = 0;
-      while (take < queue_.size() && (take == 0 || events < options_.max_group_events)) {
-        events += queue_[take].events.size();
-        ++take;
-      }
-      group.assign(std::make_move_iterator(queue_.begin()),
-                   std::make_move_iterator(queue_.begin() + take));
-      queue_.erase(queue_.begin(), queue_.begin() + take);
+      TakeGroup(queue_, options_.max_group_events, group);
     }
     if (trim) {
       ApplyTrim(*trim);

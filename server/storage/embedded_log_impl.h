@@ -20,6 +20,7 @@
 #include "absl/synchronization/notification.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "server/storage/append_queue.h"
 #include "server/storage/dedup_index.h"
 #include "server/storage/embedded_log.h"
 #include "server/storage/event_codec.h"
@@ -67,11 +68,6 @@ struct LogState {
 
   std::string Encode() const;
   static std::optional<LogState> Decode(absl::string_view v);
-};
-
-struct PendingAppend {
-  std::vector<v1::EventInput> events;
-  AppendCallback done;
 };
 
 class EmbeddedLog final : public Log {

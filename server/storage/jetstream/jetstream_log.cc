@@ -266,15 +266,7 @@ void JetStreamLog::AppenderLoop() {
           },
           this));
       if (queue_.empty()) return;  // Closing and nothing pending.
-      size_t events = 0;
-      size_t take = 0;
-      while (take < queue_.size() && (take == 0 || events < options_.max_group_events)) {
-        events += queue_[take].events.size();
-        ++take;
-      }
-      group.assign(std::make_move_iterator(queue_.begin()),
-                   std::make_move_iterator(queue_.begin() + take));
-      queue_.erase(queue_.begin(), queue_.begin() + take);
+      TakeGroup(queue_, options_.max_group_events, group);
     }
     uint64_t max_position = 0;
     std::vector<absl::StatusOr<v1::PublishResponse>> outcomes = PublishGroup(group, &max_position);

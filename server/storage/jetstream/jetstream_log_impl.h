@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "server/storage/append_queue.h"
 #include "server/storage/jetstream/jetstream_log.h"
 #include "server/storage/jetstream/nats_util.h"
 
@@ -81,10 +82,6 @@ class JetStreamLog final : public Log {
   const std::string& all_subjects() const { return all_subjects_; }
 
  private:
-  struct PendingAppend {
-    std::vector<v1::EventInput> events;
-    AppendCallback done;
-  };
   // A pull consumer positioned at `next`, kept between catch-up reads of one subscriber.
   struct Cursor {
     NatsPtr<natsSubscription> sub;
