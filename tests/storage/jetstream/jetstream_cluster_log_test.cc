@@ -42,8 +42,10 @@ TEST(JetStreamClusterLogTest, TwoServersRacingOnTheSameStreamsOfAnR3StreamKeepSe
   o.replicas = 3;
   o.connect_timeout = absl::Seconds(2);
   // The cluster elects its JetStream leader after start: open once it can.
-  std::vector<std::unique_ptr<Log>> logs;
+  // The recorders outlive the logs: a log's tailer thread tells its recorder until the log
+  // is destroyed (found by TSan: the other order destroyed them under a running tailer).
   Recorder recs[2];
+  std::vector<std::unique_ptr<Log>> logs;
   for (int i = 0; i < 2; ++i) {
     absl::Status last;
     const absl::Time deadline = absl::Now() + kWait;
