@@ -54,6 +54,9 @@ free_port() {
 # start_server SYSTEM: a fresh server on a fresh dir; sets SERVER_PID, SERVER_DIR and ADDR.
 start_server() {
   local sys=$1 dir port ready log
+  # The previous system's writes are still being written back; hookstream fsyncs every group
+  # commit and would pay for them (the peers do not fsync during a run): start on a quiet disk.
+  sync
   echo "run $run: $sys $(cut -d' ' -f1 /proc/loadavg)" >&2
   dir=$(mktemp -d "$TMP/$sys.XXXX"); port=$(free_port); ADDR=127.0.0.1:$port; log=$dir/log
   SERVER_DIR=$dir
@@ -262,5 +265,14 @@ for r in "${ROWS[@]}"; do
   printf '%-44s %-8s %10s %10s %10s %10s %7s %7s %7s  %-24s %s\n' "${LABEL[$r]}" "${UNIT[$r]}" \
     "$hs" "$ref" "$js" "$rd" "$(ratio "$hs" "$ref")" "$(ratio "$hs" "$js")" "$(ratio "$hs" "$rd")" \
     "$(target_text "$r")" "$(verdict "$r")"
+done
+echo
+echo "every run (in run order; the table shows their medians):"
+for r in "${ROWS[@]}"; do
+  line=""
+  for sys in $SYSTEMS; do
+    [ -n "${VALUES[$r/$sys]:-}" ] && line+="  $sys: ${VALUES[$r/$sys]% }"
+  done
+  [ -n "$line" ] && printf '%-44s%s\n' "${LABEL[$r]}" "$line"
 done
 if [ -s "$TMP/errors" ]; then echo; echo "errors and notes (stderr of the tools):"; awk '!seen[$0]++' "$TMP/errors"; fi
