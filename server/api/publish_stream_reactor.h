@@ -1,8 +1,10 @@
 // gRPC side of one PublishStream call: pipelined publishing. Requests are validated and
 // appended as they arrive (read ahead while fewer than `max_in_flight` requests and
 // `max_in_flight_bytes` of them are unanswered); responses are written in request order, one
-// write in flight. The first failing request ends the call with its status, after
-// the responses of every request before it: a producer knows exactly what was acknowledged.
+// write in flight, and answers that are ready together leave in one flush (gRPC's buffer
+// hint on all but the last of them). The first failing request ends the call with its
+// status, after the responses of every request before it: a producer knows exactly what was
+// acknowledged.
 //
 // Threads: gRPC reactions and the log's appender thread (append callbacks).
 // Lifetime: deletes itself once gRPC is done (OnDone) and no append callback is pending.
@@ -80,6 +82,7 @@ class PublishStreamReactor final
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool wrote_once_ ABSL_GUARDED_BY(mu_) = false;  // A write was started (initial metadata sent).
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   v1::PublishRequest request_;    // Owned by the read in flight.
