@@ -183,7 +183,7 @@ absl::Status JetStreamLog::BuildMessage(const std::string& subject, const std::s
   // (exactly on a single-replica stream; on a clustered one, with the anchor above).
   if (head.position == 0) {
     po->ExpectNoMessage = true;
-  } else {
+  } else if (!options_.lag_faults.leader_behind) {
     po->ExpectLastSubjectSeq = head.position;
   }
   return absl::OkStatus();

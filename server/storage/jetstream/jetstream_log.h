@@ -30,8 +30,10 @@
 // - nats-server 2.9 checks the per-subject predecessor of a replicated (R3) stream only before
 //   proposing to Raft, so on a replicated stream every publish is also anchored to the stream's
 //   last position (checked when applied): all servers' publishes serialise on that one
-//   position, and the loser of a race waits for its tailer before retrying
-//   (jetstream_heads.cc). The tailer logs an ERROR if it ever sees a seq out of line.
+//   position, and the loser of a race waits for its tailer before retrying. A stream whose
+//   head this server has not seen (written before it started) is learned with a probe that
+//   JetStream checks when it applies it and always refuses (jetstream_heads.cc). The tailer
+//   logs an ERROR if it ever sees a seq out of line.
 // - WriteMeta writes its keys one by one (KV has no transactions): atomic per key only.
 // - keep_last_per_stream is not available (JetStream cannot keep a subject's last message past
 //   max_age/max_bytes); retention is JetStream's own (max_age, max_bytes, max_events_per_stream
@@ -79,6 +81,17 @@ struct JetStreamLogOptions {
   // Shown in NATS monitoring.
   std::string connection_name = "hookstreamd";
   FaultHooks faults;
+  // Tests only: behave as if JetStream lagged where nats-server 2.9 may lag on a replicated
+  // stream, to show that per-stream seqs stay dense anyway (jetstream_heads.cc).
+  struct LagFaults {
+    // A replica that is behind answers a read of a stream's last event with an older one
+    // (here: the stream's first event).
+    bool stale_head_reads = false;
+    // A stream leader that has not applied every committed entry checks a publish's expected
+    // per-subject position (> 0: only before proposing it) against old state and may pass a
+    // stale one; here the header is not sent at all, so nothing refuses a stale head.
+    bool leader_behind = false;
+  } lag_faults;
 };
 
 absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLog(const JetStreamLogOptions& options);

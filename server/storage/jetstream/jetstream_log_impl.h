@@ -129,19 +129,24 @@ class JetStreamLog final : public Log {
   // --- Stream heads (jetstream_heads.cc) ---
   // The head a publish to `stream` builds on. Single replica: cached, `refresh` reads it from
   // JetStream. Clustered: exact as of position *through (the model the tailer and this
-  // server's acknowledgements keep), or read from JetStream for a stream the model does not
-  // know; `refresh` first brings the model up to JetStream's current last position.
+  // server's acknowledgements keep; a stream the model does not know is learned first,
+  // LearnHeads); `refresh` first brings the model up to JetStream's current last position.
   absl::StatusOr<StreamHead> HeadOf(const std::string& stream, bool refresh,
                                     uint64_t* through = nullptr);
-  // The last message of `stream` as a replica has it ({0, 0}: none).
+  // Single replica: the last message of `stream` as JetStream has it ({0, 0}: none).
   absl::StatusOr<StreamHead> ReadHead(const std::string& stream) const;
+  // Clustered: learns the exact heads of `streams` (ones the model does not know) through the
+  // stream's Raft log, with one probe each, all in one round trip, and records them in the
+  // model. One status per stream (not OK: not learned, try again).
+  std::vector<absl::Status> LearnHeads(const std::vector<const std::string*>& streams);
   // Clustered: the model position and, where the model knows them, the heads of `streams`, all
   // exact as of that position.
   uint64_t KnownHeads(const std::vector<const std::string*>& streams,
                       std::vector<StreamHead>* heads, std::vector<bool>* known);
   // Clustered, after a publish anchored at `expected_last` was refused: catch the model up with
   // JetStream (other servers appended), or forget `stream`'s head (its per-subject check
-  // failed: a head read from a replica was stale, or retention deleted it).
+  // failed: retention deleted the head, or the leader has not applied it yet; it is
+  // learned again).
   void AfterConflict(uint64_t expected_last, const std::string& stream);
   // Clustered: waits until the model reaches JetStream's current last position.
   void SyncModel();
@@ -179,12 +184,12 @@ class JetStreamLog final : public Log {
 
   // Single replica: a cache of each stream's head (conflicts refresh it). Clustered: the
   // model, exact as of heads_through_: every stream written after this server opened the log
-  // is in heads_, with its last event at or below heads_through_ (jetstream_heads.cc).
+  // is in heads_, and so is every stream learned since (jetstream_heads.cc).
   absl::Mutex heads_mu_;
   absl::flat_hash_map<std::string, StreamHead> heads_ ABSL_GUARDED_BY(heads_mu_);
   uint64_t heads_through_ ABSL_GUARDED_BY(heads_mu_) = 0;
   // Where the model started (the log opened, or was rebased): the tailer records no head at
-  // or below it.
+  // or below it (streams last written there are learned, LearnHeads).
   uint64_t heads_floor_ ABSL_GUARDED_BY(heads_mu_) = 0;
   bool clustered_ = false;  // The JetStream stream has more than one replica. Set by Open.
 
@@ -201,6 +206,7 @@ class JetStreamLog final : public Log {
     uint64_t position = 0;
     bool duplicate = false;
     jsErrCode code = static_cast<jsErrCode>(0);
+    uint64_t named_last = 0;  // The position a "wrong last sequence" refusal names.
   };
   absl::Mutex async_mu_;
   absl::flat_hash_map<const natsMsg*, AsyncAck*> async_acks_ ABSL_GUARDED_BY(async_mu_);

@@ -73,6 +73,9 @@ void JetStreamLog::OnAsyncAck(jsCtx* /*js*/, natsMsg* msg, jsPubAck* pa, jsPubAc
     ack->duplicate = pa->Duplicate;
   } else if (pae != nullptr) {
     ack->code = pae->ErrCode;
+    if (pae->ErrCode == JSStreamWrongLastSequenceErr) {
+      ack->named_last = WrongLastSequenceOf(pae->ErrText).value_or(0);
+    }
   }
 }
 
@@ -96,15 +99,33 @@ void JetStreamLog::PublishRound(std::vector<RoundSlot> todo, std::vector<Pending
     std::vector<StreamHead> heads(n);
     std::vector<bool> have(n, false);
     uint64_t base = 0;  // Clustered: the model position, at which `heads` are exact.
-    if (clustered_) base = KnownHeads(streams, &heads, &have);
-    for (size_t i = 0; i < n; ++i) {
-      if (have[i]) continue;
-      absl::StatusOr<StreamHead> h =
-          clustered_ ? ReadHead(*streams[i])
-                     : HeadOf(*streams[i], todo[i].refresh || todo[i].sent_before);
-      if (h.ok()) {
-        heads[i] = *h;
-        have[i] = true;
+    if (clustered_) {
+      base = KnownHeads(streams, &heads, &have);
+      std::vector<const std::string*> unknown;
+      for (size_t i = 0; i < n; ++i) {
+        if (!have[i]) unknown.push_back(streams[i]);
+      }
+      if (!unknown.empty()) {
+        // Streams the model does not know: learn them all in one round trip. One that could
+        // not be learned is not sent this time (nor, the chain broken, what follows it).
+        std::vector<absl::Status> learned = LearnHeads(unknown);
+        for (size_t i = 0; i < learned.size(); ++i) {
+          if (learned[i].ok()) continue;
+          HS_EVENT(WARNING, "jetstream.heads.probe_failed")
+              .Field("stream", *unknown[i])
+              .Field("status", learned[i])
+              .Field("action", "retrying");
+          break;  // One line per attempt is enough.
+        }
+        base = KnownHeads(streams, &heads, &have);
+      }
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        absl::StatusOr<StreamHead> h = HeadOf(*streams[i], todo[i].refresh || todo[i].sent_before);
+        if (h.ok()) {
+          heads[i] = *h;
+          have[i] = true;
+        }
       }
     }
 

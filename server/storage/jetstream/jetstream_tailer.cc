@@ -116,18 +116,15 @@ void JetStreamLog::Deliver(std::vector<RawMessage>& batch) {
       absl::StatusOr<StoredEvent> ev = ToStored(std::move(raw));
       if (ev.ok()) {
         absl::MutexLock l(&heads_mu_);
-        auto it = heads_.find(ev->stream);
-        if (it == heads_.end()) {
-          // Below the floor the model leaves streams unknown (read from JetStream when needed):
-          // an old event would pass for the head of a stream written again since.
-          if (ev->position.value() <= heads_floor_) {
-            events.push_back(*std::move(ev));
-            last = pos;
-            continue;
-          }
-          it = heads_.emplace(ev->stream, StreamHead{}).first;
+        // At or below the floor the model learns nothing from the tail: a stream last written
+        // there is learned when it is published to (jetstream_heads.cc), and an old event
+        // would pass for the head of a stream written again since.
+        if (ev->position.value() <= heads_floor_) {
+          events.push_back(*std::move(ev));
+          last = pos;
+          continue;
         }
-        StreamHead& h = it->second;
+        StreamHead& h = heads_[ev->stream];
         if (h.position != 0 && ev->position.value() > h.position && ev->seq.value() != h.seq + 1) {
           // Should never happen: each publish names its stream's previous event, anchored to
           // the whole stream on a clustered one (jetstream_heads.cc). A stream written by

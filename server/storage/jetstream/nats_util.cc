@@ -18,6 +18,21 @@ absl::Status NatsStatus(natsStatus s, absl::string_view what, jsErrCode code) {
   return absl::UnavailableError(absl::StrCat(what, ": ", text));
 }
 
+std::optional<uint64_t> WrongLastSequenceOf(const char* text) {
+  // nats-server's JSStreamWrongLastSequenceErrF: "wrong last sequence: {seq}".
+  constexpr absl::string_view kPrefix = "wrong last sequence: ";
+  if (text == nullptr) return std::nullopt;
+  absl::string_view t(text);
+  const size_t at = t.find(kPrefix);
+  if (at == absl::string_view::npos) return std::nullopt;
+  t.remove_prefix(at + kPrefix.size());
+  size_t digits = 0;
+  while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+  uint64_t n = 0;
+  if (digits == 0 || !absl::SimpleAtoi(t.substr(0, digits), &n)) return std::nullopt;
+  return n;
+}
+
 namespace {
 
 bool Header(natsMsg* msg, const char* key, absl::string_view* out) {

@@ -51,6 +51,10 @@ struct RawMessage {
   uint64_t stream_seq = 0;  // The per-stream seq carried in the kSeqHeader header.
 };
 
+// The position JetStream names in a "wrong last sequence: N" refusal (error 10071); nullopt
+// when `text` (jsPubAckErr::ErrText) is not such a refusal or carries no number.
+std::optional<uint64_t> WrongLastSequenceOf(const char* text);
+
 // Header carrying a message's per-stream seq, assigned by the publishing hookstream server.
 inline constexpr char kSeqHeader[] = "Hs-Seq";
 
