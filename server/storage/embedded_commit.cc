@@ -72,9 +72,14 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
   outcomes.reserve(group.size());
   std::vector<StoredEvent> committed;
   // Changes of the requests accepted so far in this group, applied after the write succeeds.
+  // Dedup entries go into the index at once (a later event of the group must find them) and
+  // are undone with Truncate when their request or the group fails.
   StreamChanges staged_streams;
-  absl::flat_hash_map<std::string, DedupIndex::Entry> staged_dedup;
-  std::vector<std::string> staged_dedup_order;  // DedupIndex keys, in append order.
+  const uint64_t group_dedup_mark = dedup_.end();
+  // The input of each event appended so far in this group, at position - state_.head - 1: what
+  // a dedup hit on an event of this group is confirmed against.
+  std::vector<const v1::EventInput*> group_inputs;
+  absl::Status group_error;  // The dedup check could not read an event: the group fails.
   uint64_t next = state_.head;
   uint64_t added_bytes = 0;
   GroupCommitInfo info;
@@ -88,13 +93,10 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     const bool can_fail = std::any_of(req.events.begin(), req.events.end(),
                                       [](const v1::EventInput& e) { return e.has_expected_seq(); });
     StreamChanges local_streams;
-    absl::flat_hash_map<std::string, DedupIndex::Entry> local_dedup;
-    std::vector<std::string> local_dedup_order;
     std::vector<StoredEvent> local_events;
     auto& req_streams = can_fail ? local_streams : staged_streams;
-    auto& req_dedup = can_fail ? local_dedup : staged_dedup;
-    auto& req_dedup_order = can_fail ? local_dedup_order : staged_dedup_order;
     auto& req_events = can_fail ? local_events : committed;
+    const uint64_t req_dedup_mark = dedup_.end();
     v1::PublishResponse resp;
     absl::Status error;
     uint64_t p = next;
@@ -104,21 +106,21 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
     for (size_t i = 0; i < req.events.size(); ++i) {
       v1::EventInput& in = req.events[i];
       v1::PublishResult* result = resp.add_results();
-      std::string key;
-      if (dedup_.enabled() && !in.id().empty()) {
-        key = DedupIndex::Key(in.source(), in.id());
-        std::optional<DedupIndex::Entry> dup;
-        if (auto r = req_dedup.find(key); r != req_dedup.end()) {
-          dup = r->second;
-        } else if (auto g = can_fail ? staged_dedup.find(key) : staged_dedup.end();
-                   g != staged_dedup.end()) {
-          dup = g->second;
-        } else {
-          dup = dedup_.FindKey(key, now);
+      const bool dedup = dedup_.enabled() && !in.id().empty();
+      uint64_t hash = 0;
+      if (dedup) {
+        hash = dedup_.Hash(in.source(), in.id());
+        absl::StatusOr<std::optional<DedupIndex::Entry>> dup =
+            dedup_.Find(hash, now, [&](const DedupIndex::Entry& e) {
+              return HasKey(e.position, in.source(), in.id(), group_inputs);
+            });
+        if (!dup.ok()) {
+          group_error = dup.status();
+          break;
         }
-        if (dup) {
-          result->set_position(dup->position.value());
-          result->set_seq(dup->seq.value());
+        if (dup->has_value()) {
+          result->set_position((*dup)->position.value());
+          result->set_seq((*dup)->seq.value());
           result->set_duplicate(true);
           result->set_id(in.id());
           ++req_duplicates;
@@ -160,30 +162,41 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
       ev.stream = std::move(*in.mutable_stream());
       ev.type = std::move(*in.mutable_type());
       req_bytes += ev.bytes.size();
-      if (!key.empty()) {
-        req_dedup.emplace(key, DedupIndex::Entry{ev.position, ev.seq, now});
-        req_dedup_order.push_back(std::move(key));
-      }
+      group_inputs.push_back(&in);  // Its id and source stay in place until the acks.
+      if (dedup) dedup_.Insert(hash, DedupIndex::Entry{ev.position, ev.seq, now});
       result->set_position(p);
       result->set_seq(seq);
       result->set_id(in.id());
       req_events.push_back(std::move(ev));
     }
+    if (!group_error.ok()) break;
 
     if (!error.ok()) {
+      dedup_.Truncate(req_dedup_mark);
+      group_inputs.resize(next - state_.head);
       outcomes.emplace_back(std::move(error));
       continue;
     }
     if (can_fail) {
       for (auto& [name, rec] : local_streams) staged_streams.insert_or_assign(name, rec);
-      for (auto& [k, e] : local_dedup) staged_dedup.insert_or_assign(k, e);
-      for (auto& so : local_dedup_order) staged_dedup_order.push_back(std::move(so));
       for (StoredEvent& ev : local_events) committed.push_back(std::move(ev));
     }
     next = p;
     added_bytes += req_bytes;
     info.duplicates += req_duplicates;
     outcomes.emplace_back(std::move(resp));
+  }
+
+  if (!group_error.ok()) {
+    HS_EVENT(ERROR, "log.dedup_check_failed")
+        .Field("requests", group.size())
+        .Field("error", group_error);
+    dedup_.Truncate(group_dedup_mark);
+    committed.clear();
+    outcomes.clear();
+    for (size_t i = 0; i < group.size(); ++i) outcomes.emplace_back(group_error);
+    info.duplicates = 0;
+    info.ok = false;
   }
 
   if (!committed.empty()) {
@@ -234,13 +247,10 @@ void EmbeddedLog::CommitGroup(std::vector<PendingAppend>& group) {
         if (o.ok()) o = absl::UnavailableError(write_status.message());
       }
       committed.clear();
+      dedup_.Truncate(group_dedup_mark);
     } else {
       if (!index_on_) index_gap_recorded_ = true;
       streams_.Apply(std::move(staged_streams), st.head, checkpoint);
-      for (std::string& key : staged_dedup_order) {
-        const DedupIndex::Entry entry = staged_dedup.at(key);
-        dedup_.InsertKey(std::move(key), entry);
-      }
       state_ = st;
       last_ingest_ = now;
       if (oldest_pub_.load(std::memory_order_relaxed) > state_.head) {
@@ -263,6 +273,7 @@ void EmbeddedLog::ApplyTrim(const TrimPlan& plan) {
   if (plan.through <= state_.trimmed_through) return;  // Stale plan.
   // Raise the horizon before the events disappear: a reader that misses them then sees it.
   LogState st = state_;
+  KeepDedupKeys(plan);
   st.trimmed_through = plan.through;
   {
     std::string bytes;

@@ -305,39 +305,6 @@ absl::Status EmbeddedLog::ReplayStreams() {
   return absl::OkStatus();
 }
 
-// Rebuilds the dedup index from the tail of the log: ingest times are monotonic, so the events
-
-absl::Status EmbeddedLog::RecoverDedupWindow() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
-  const absl::Time cutoff = options_.clock->Now() - options_.dedup_window;
-  std::vector<std::tuple<std::string, std::string, DedupIndex::Entry>> window;
-  bool newest = true;
-  for (it->SeekToLast(); it->Valid(); it->Prev()) {
-    v1::Event e;
-    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("the event at log key ",
-                                              absl::BytesToHexString(View(it->key())),
-                                              " is corrupt"));
-    }
-    const absl::Time at = absl::FromUnixSeconds(e.ingest_time().seconds()) +
-                          absl::Nanoseconds(e.ingest_time().nanos());
-    if (newest) {
-      last_ingest_ = at;
-      newest = false;
-    }
-    if (!dedup_.enabled() || at < cutoff) break;
-    // Server-assigned ids were never in the index (only producer-chosen ids are de-duplicated).
-    if (e.id() == AssignedId(e.position())) continue;
-    window.emplace_back(e.source(), e.id(), DedupIndex::Entry{Position(e.position()),
-                                                               Seq(e.seq()), at});
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "scanning the dedup window");
-  for (auto w = window.rbegin(); w != window.rend(); ++w) {
-    dedup_.Insert(std::get<0>(*w), std::get<1>(*w), std::get<2>(*w));
-  }
-  return absl::OkStatus();
-}
-
 void EmbeddedLog::PublishStats() {
   trimmed_time_pub_.store(state_.trimmed_time_nanos, std::memory_order_relaxed);
   trimmed_pub_.store(state_.trimmed_through, std::memory_order_release);

@@ -51,6 +51,9 @@ struct EmbeddedLogOptions {
   // Source of ingest times and of the dedup window; not owned, must outlive the log.
   Clock* clock = Clock::Real();
   FaultHooks faults;
+  // Tests only: the hash the dedup index keys (source, id) by (null: absl::HashOf). A test
+  // makes keys collide with it; hits are always confirmed against the stored event.
+  std::function<uint64_t(absl::string_view source, absl::string_view id)> dedup_hash;
   // Called on the appender thread after every group commit, before its appends are
   // acknowledged; must be cheap and must not block.
   std::function<void(const GroupCommitInfo&)> on_group_commit;

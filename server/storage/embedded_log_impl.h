@@ -1,6 +1,7 @@
 // The EmbeddedLog class, shared by the files that implement it (embedded_log.cc: open,
 // recovery, metadata; embedded_commit.cc: the appender's group commit and retention;
-// embedded_reads.cc: reads, snapshots and stream info). Private to server/storage/.
+// embedded_dedup.cc: the dedup window's recovery and key checks; embedded_reads.cc: reads,
+// snapshots and stream info). Private to server/storage/.
 #ifndef HOOKSTREAM_SERVER_STORAGE_EMBEDDED_LOG_IMPL_H_
 #define HOOKSTREAM_SERVER_STORAGE_EMBEDDED_LOG_IMPL_H_
 
@@ -73,7 +74,7 @@ struct LogState {
 class EmbeddedLog final : public Log {
  public:
   explicit EmbeddedLog(const EmbeddedLogOptions& options)
-      : options_(options), dedup_(options.dedup_window) {}
+      : options_(options), dedup_(options.dedup_window, options.dedup_hash) {}
 
   ~EmbeddedLog() override;
 
@@ -110,7 +111,15 @@ class EmbeddedLog final : public Log {
 
  private:
   absl::Status Recover();
+  // embedded_dedup.cc: the dedup index keeps hashes only; these read the keys back.
   absl::Status RecoverDedupWindow();
+  // Whether the event at `position` has (source, id): an event of the group being committed
+  // (`group_inputs`, from state_.head + 1), a deleted event whose key was kept, or one read
+  // back from the log (an event no longer there has no key).
+  absl::StatusOr<bool> HasKey(Position position, absl::string_view source, absl::string_view id,
+                              const std::vector<const v1::EventInput*>& group_inputs) const;
+  // Before `plan` deletes events that may still be inside the dedup window: keeps their keys.
+  void KeepDedupKeys(const TrimPlan& plan);
   void AppenderLoop();
   absl::Status ReplayStreams();
   void CommitGroup(std::vector<PendingAppend>& group);
