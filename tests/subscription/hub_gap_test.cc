@@ -18,6 +18,7 @@
 #include "server/storage/embedded_log.h"
 #include "server/subscription/hub.h"
 #include "server/subscription/session.h"
+#include "tests/testutil/forwarding_log.h"
 
 namespace hookstream::subscription {
 namespace {
@@ -27,9 +28,9 @@ constexpr absl::Duration kWait = absl::Seconds(30);
 // An embedded log whose commits reach the hub as a JetStream tailer's would after events were
 // deleted behind its back: while hiding, commits are withheld from the hub and the retention
 // horizon covers them (the tailer raises it before it hands over what follows the hole).
-class HidingLog : public storage::Log, public storage::CommitListener {
+class HidingLog : public testing::ForwardingLog, public storage::CommitListener {
  public:
-  explicit HidingLog(std::unique_ptr<storage::Log> inner) : inner_(std::move(inner)) {}
+  explicit HidingLog(std::unique_ptr<storage::Log> inner) : ForwardingLog(std::move(inner)) {}
   ~HidingLog() override { inner_->Close(); }
 
   void Hide(bool hide) {
@@ -50,8 +51,6 @@ class HidingLog : public storage::Log, public storage::CommitListener {
     if (hub != nullptr) hub->OnCommit(events, head);
   }
 
-  const std::string& log_id() const override { return inner_->log_id(); }
-  const std::string& token_key() const override { return inner_->token_key(); }
   void SetCommitListener(storage::CommitListener* listener) override {
     {
       absl::MutexLock l(&mu_);
@@ -59,51 +58,18 @@ class HidingLog : public storage::Log, public storage::CommitListener {
     }
     inner_->SetCommitListener(this);
   }
-  void Append(std::vector<v1::EventInput> events, storage::AppendCallback done) override {
-    inner_->Append(std::move(events), std::move(done));
-  }
-  absl::StatusOr<storage::ReadChunk> Read(Position after, const storage::ReadLimits& limits,
-                                          storage::ReadFilter filter) const override {
-    return inner_->Read(after, limits, filter);
-  }
-  absl::StatusOr<std::unique_ptr<storage::SnapshotReader>> OpenLastPerStream(
-      absl::FunctionRef<bool(absl::string_view)> stream_filter) const override {
-    return inner_->OpenLastPerStream(stream_filter);
-  }
-  absl::StatusOr<v1::StreamInfo> GetStream(absl::string_view stream) const override {
-    return inner_->GetStream(stream);
-  }
-  absl::StatusOr<std::vector<v1::StreamInfo>> ListStreams(
-      absl::string_view start_after, size_t limit, absl::FunctionRef<bool(absl::string_view)> keep,
-      bool* more) const override {
-    return inner_->ListStreams(start_after, limit, keep, more);
-  }
   storage::LogStats Stats() const override {
     storage::LogStats stats = inner_->Stats();
     stats.trimmed_through = trimmed_through();
     return stats;
   }
-  Position head() const override { return inner_->head(); }
   Position trimmed_through() const override {
     absl::MutexLock l(&mu_);
     return horizon_;
   }
-  absl::StatusOr<Position> FindByTime(absl::Time t) const override { return inner_->FindByTime(t); }
   absl::StatusOr<uint64_t> Trim() override { return uint64_t{0}; }
-  absl::Status WriteMeta(std::vector<storage::MetaWrite> writes) override {
-    return inner_->WriteMeta(std::move(writes));
-  }
-  absl::StatusOr<std::optional<std::string>> GetMeta(absl::string_view key) const override {
-    return inner_->GetMeta(key);
-  }
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(
-      absl::string_view prefix, absl::string_view start_after, size_t limit) const override {
-    return inner_->ScanMeta(prefix, start_after, limit);
-  }
-  void Close() override { inner_->Close(); }
 
  private:
-  const std::unique_ptr<storage::Log> inner_;
   mutable absl::Mutex mu_;
   storage::CommitListener* hub_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool hiding_ ABSL_GUARDED_BY(mu_) = false;

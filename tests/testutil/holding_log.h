@@ -1,7 +1,7 @@
 // A storage::Log test double that holds appends: it wraps a real log, counts every Append handed
 // to it (requests and events) and, while holding, keeps them, callbacks uncalled, until Release()
 // hands them to the real log in arrival order. Lets a test see exactly how far a caller reads
-// ahead of its answers, then let the answers come as one burst. Everything else is the real log.
+// ahead of its answers, then let the answers come as one burst. Everything else is forwarded.
 //
 // Thread-safe. Appends are forwarded under the same lock they are counted under, so the real
 // log receives them in the order they arrived, also when a released append's callback triggers
@@ -18,16 +18,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/storage/log.h"
+#include "tests/testutil/forwarding_log.h"
 
 namespace hookstream::testing {
 
-class HoldingLog final : public storage::Log {
+class HoldingLog final : public ForwardingLog {
  public:
-  explicit HoldingLog(std::unique_ptr<storage::Log> inner) : inner_(std::move(inner)) {}
+  explicit HoldingLog(std::unique_ptr<storage::Log> inner) : ForwardingLog(std::move(inner)) {}
   // Held appends go to the real log (which answers them, or fails them if closed).
   ~HoldingLog() override { Release(); }
-
-  storage::Log& inner() { return *inner_; }
 
   // Appends from now on are held.
   void Hold() {
@@ -77,45 +76,6 @@ class HoldingLog final : public storage::Log {
     }
   }
 
-  const std::string& log_id() const override { return inner_->log_id(); }
-  const std::string& token_key() const override { return inner_->token_key(); }
-  void SetCommitListener(storage::CommitListener* listener) override {
-    inner_->SetCommitListener(listener);
-  }
-  absl::StatusOr<storage::ReadChunk> Read(Position after, const storage::ReadLimits& limits,
-                                          storage::ReadFilter filter) const override {
-    return inner_->Read(after, limits, filter);
-  }
-  absl::StatusOr<std::unique_ptr<storage::SnapshotReader>> OpenLastPerStream(
-      absl::FunctionRef<bool(absl::string_view stream)> stream_filter) const override {
-    return inner_->OpenLastPerStream(stream_filter);
-  }
-  absl::StatusOr<v1::StreamInfo> GetStream(absl::string_view stream) const override {
-    return inner_->GetStream(stream);
-  }
-  absl::StatusOr<std::vector<v1::StreamInfo>> ListStreams(
-      absl::string_view start_after, size_t limit, absl::FunctionRef<bool(absl::string_view)> keep,
-      bool* more) const override {
-    return inner_->ListStreams(start_after, limit, keep, more);
-  }
-  storage::LogStats Stats() const override { return inner_->Stats(); }
-  Position head() const override { return inner_->head(); }
-  Position AwaitHead(Position position, absl::Duration timeout) const override {
-    return inner_->AwaitHead(position, timeout);
-  }
-  Position trimmed_through() const override { return inner_->trimmed_through(); }
-  absl::StatusOr<Position> FindByTime(absl::Time t) const override { return inner_->FindByTime(t); }
-  absl::StatusOr<uint64_t> Trim() override { return inner_->Trim(); }
-  absl::Status WriteMeta(std::vector<storage::MetaWrite> writes) override {
-    return inner_->WriteMeta(std::move(writes));
-  }
-  absl::StatusOr<std::optional<std::string>> GetMeta(absl::string_view key) const override {
-    return inner_->GetMeta(key);
-  }
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(
-      absl::string_view prefix, absl::string_view start_after, size_t limit) const override {
-    return inner_->ScanMeta(prefix, start_after, limit);
-  }
   void Close() override {
     Release();
     inner_->Close();
@@ -127,7 +87,6 @@ class HoldingLog final : public storage::Log {
     storage::AppendCallback done;
   };
 
-  const std::unique_ptr<storage::Log> inner_;
   mutable absl::Mutex mu_;
   bool holding_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Held> held_ ABSL_GUARDED_BY(mu_);
