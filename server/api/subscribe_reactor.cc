@@ -28,7 +28,7 @@ grpc::ByteBuffer ToByteBuffer(std::string message) {
 }  // namespace
 
 SubscribeReactor::SubscribeReactor(std::shared_ptr<subscription::Session> session,
-                                   std::shared_ptr<void> lease)
+                                   std::unique_ptr<ConnectionTracker::Lease> lease)
     : session_(std::move(session)), lease_(std::move(lease)) {
   session_->Attach(this);
   Pump();

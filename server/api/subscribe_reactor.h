@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/api/connection_limits.h"
 #include "server/common/tsan_annotations.h"
 #include "server/subscription/session.h"
 
@@ -25,7 +26,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // `lease` (the call's connection slot, may be null) is held until gRPC is done with the call
   // (OnDone), not until the reactor is gone: see OnDone.
   SubscribeReactor(std::shared_ptr<subscription::Session> session,
-                   std::shared_ptr<void> lease = nullptr);
+                   std::unique_ptr<ConnectionTracker::Lease> lease = nullptr);
 
   // subscription::Waker
   void Ref() override { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -45,7 +46,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   void Unref();
 
   const std::shared_ptr<subscription::Session> session_;
-  std::shared_ptr<void> lease_;  // Touched only by the constructor and OnDone.
+  // Touched only by the constructor and OnDone. Owned directly: a shared_ptr would cost a
+  // control block per idle subscriber (issue 9).
+  std::unique_ptr<ConnectionTracker::Lease> lease_;
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone; plus one per pending wake.
 
   absl::Mutex mu_;

@@ -150,7 +150,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   mutable absl::Mutex mu_;
   Waker* waker_ ABSL_GUARDED_BY(mu_) = nullptr;
-  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kCatchingUp;
   CompactQueue<Item> pending_ ABSL_GUARDED_BY(mu_);  // Nothing allocated while idle.
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Everything matching up to here is queued (or was handed out).
@@ -164,10 +163,14 @@ class Session : public std::enable_shared_from_this<Session> {
   Position expiry_base_ ABSL_GUARDED_BY(mu_);
   // START_LAST_PER_STREAM: the snapshot still being delivered (read tasks only, one at a time).
   std::unique_ptr<storage::SnapshotReader> snapshot_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> final_status_ ABSL_GUARDED_BY(mu_);
+  // The small members together, with no padding between them: one session is 296 bytes, and
+  // with its shared_ptr control block (make_shared) 312, which fits jemalloc's 320-byte class
+  // instead of the 384-byte one (64 bytes less per idle subscriber; issue 9).
+  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kCatchingUp;
   // From the start of a START_LAST_PER_STREAM session until its snapshot_end is queued.
   bool in_snapshot_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<absl::Status> final_status_ ABSL_GUARDED_BY(mu_);
   bool finish_returned_ ABSL_GUARDED_BY(mu_) = false;
 };
 
