@@ -35,6 +35,15 @@ using jstest::ReadAll;
 using jstest::Recorder;
 using testing::NatsFixture;
 
+// A log on an R3 stream of the started 3-node cluster `nats`.
+JetStreamLogOptions R3Options(const NatsFixture& nats) {
+  JetStreamLogOptions o;
+  o.servers = nats.urls();
+  o.replicas = 3;
+  o.connect_timeout = absl::Seconds(2);
+  return o;
+}
+
 // A cluster elects its JetStream leader some time after it starts: opens once it can.
 std::unique_ptr<Log> OpenWhenReady(const JetStreamLogOptions& o, Recorder* rec) {
   absl::Status last;
@@ -84,18 +93,15 @@ std::map<std::string, uint64_t> CheckLog(
 }
 
 // Two servers, two writers each, rounds of several streams that both servers write at the
-// same instant. Every seq must be
-// dense and unique, every acknowledged event stored once at the position it was acked with.
+// same instant. Every seq must be dense and unique, every acknowledged event stored once at
+// the position it was acked with.
 TEST(JetStreamClusterLogTest, TwoServersRacingOnTheSameStreamsOfAnR3StreamKeepSeqsDense) {
   if (!testing::HaveNatsServer())
     GTEST_FAIL() << "nats-server is not installed (.ci/install-deps installs it)";
   NatsFixture nats(3);
   nats.Start();
   ASSERT_FALSE(::testing::Test::HasFatalFailure());
-  JetStreamLogOptions o;
-  o.servers = nats.urls();
-  o.replicas = 3;
-  o.connect_timeout = absl::Seconds(2);
+  JetStreamLogOptions o = R3Options(nats);
   // The recorders outlive the logs: a log's tailer thread tells its recorder until the log
   // is destroyed (found by TSan: the other order destroyed them under a running tailer).
   Recorder recs[2];
@@ -169,10 +175,7 @@ TEST(JetStreamClusterLogTest, ServersStartedAfterTheStreamsWereWrittenContinueTh
   NatsFixture nats(3);
   nats.Start();
   ASSERT_FALSE(::testing::Test::HasFatalFailure());
-  JetStreamLogOptions o;
-  o.servers = nats.urls();
-  o.replicas = 3;
-  o.connect_timeout = absl::Seconds(2);
+  JetStreamLogOptions o = R3Options(nats);
   constexpr int kStreams = 8;
   constexpr int kEarly = 5;
   constexpr int kRounds = 15;
@@ -290,12 +293,9 @@ TEST(JetStreamClusterLogTest, NatsServerChecksWhatTheHeadProbesRelyOnWhenItAppli
   NatsFixture nats(3);
   nats.Start();
   ASSERT_FALSE(::testing::Test::HasFatalFailure());
-  JetStreamLogOptions o;
-  o.servers = nats.urls();
-  o.replicas = 3;
+  JetStreamLogOptions o = R3Options(nats);
   o.stream = "PROBE";
   o.subject_prefix = "probe";
-  o.connect_timeout = absl::Seconds(2);
   Recorder rec;
   std::unique_ptr<Log> log = OpenWhenReady(o, &rec);  // Creates the R3 stream.
   ASSERT_NE(log, nullptr);
