@@ -35,14 +35,25 @@ using jstest::ReadAll;
 using jstest::Recorder;
 using testing::NatsFixture;
 
-// A log on an R3 stream of the started 3-node cluster `nats`.
-JetStreamLogOptions R3Options(const NatsFixture& nats) {
-  JetStreamLogOptions o;
-  o.servers = nats.urls();
-  o.replicas = 3;
-  o.connect_timeout = absl::Seconds(2);
-  return o;
-}
+// Every test runs on a 3-node cluster of its own.
+class JetStreamClusterLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::HaveNatsServer())
+      GTEST_FAIL() << "nats-server is not installed (.ci/install-deps installs it)";
+    nats_.Start();
+  }
+  // A log on an R3 stream of the cluster.
+  JetStreamLogOptions R3Options() const {
+    JetStreamLogOptions o;
+    o.servers = nats_.urls();
+    o.replicas = 3;
+    o.connect_timeout = absl::Seconds(2);
+    return o;
+  }
+
+  NatsFixture nats_{3};
+};
 
 // A cluster elects its JetStream leader some time after it starts: opens once it can.
 std::unique_ptr<Log> OpenWhenReady(const JetStreamLogOptions& o, Recorder* rec) {
@@ -95,13 +106,8 @@ std::map<std::string, uint64_t> CheckLog(
 // Two servers, two writers each, rounds of several streams that both servers write at the
 // same instant. Every seq must be dense and unique, every acknowledged event stored once at
 // the position it was acked with.
-TEST(JetStreamClusterLogTest, TwoServersRacingOnTheSameStreamsOfAnR3StreamKeepSeqsDense) {
-  if (!testing::HaveNatsServer())
-    GTEST_FAIL() << "nats-server is not installed (.ci/install-deps installs it)";
-  NatsFixture nats(3);
-  nats.Start();
-  ASSERT_FALSE(::testing::Test::HasFatalFailure());
-  JetStreamLogOptions o = R3Options(nats);
+TEST_F(JetStreamClusterLogTest, TwoServersRacingOnTheSameStreamsOfAnR3StreamKeepSeqsDense) {
+  JetStreamLogOptions o = R3Options();
   // The recorders outlive the logs: a log's tailer thread tells its recorder until the log
   // is destroyed (found by TSan: the other order destroyed them under a running tailer).
   Recorder recs[2];
@@ -169,13 +175,8 @@ TEST(JetStreamClusterLogTest, TwoServersRacingOnTheSameStreamsOfAnR3StreamKeepSe
 // their heads. Where nats-server 2.9 can lag, a replica that is behind answers an older head
 // and a just elected leader does not refuse it: both simulated (lag_faults), on two such
 // servers writing the old streams at the same time. Their seqs must continue densely.
-TEST(JetStreamClusterLogTest, ServersStartedAfterTheStreamsWereWrittenContinueTheirSeqs) {
-  if (!testing::HaveNatsServer())
-    GTEST_FAIL() << "nats-server is not installed (.ci/install-deps installs it)";
-  NatsFixture nats(3);
-  nats.Start();
-  ASSERT_FALSE(::testing::Test::HasFatalFailure());
-  JetStreamLogOptions o = R3Options(nats);
+TEST_F(JetStreamClusterLogTest, ServersStartedAfterTheStreamsWereWrittenContinueTheirSeqs) {
+  JetStreamLogOptions o = R3Options();
   constexpr int kStreams = 8;
   constexpr int kEarly = 5;
   constexpr int kRounds = 15;
@@ -287,13 +288,8 @@ void OnRawAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closur
   acks->by_key[key] = a;
 }
 
-TEST(JetStreamClusterLogTest, NatsServerChecksWhatTheHeadProbesRelyOnWhenItApplies) {
-  if (!testing::HaveNatsServer())
-    GTEST_FAIL() << "nats-server is not installed (.ci/install-deps installs it)";
-  NatsFixture nats(3);
-  nats.Start();
-  ASSERT_FALSE(::testing::Test::HasFatalFailure());
-  JetStreamLogOptions o = R3Options(nats);
+TEST_F(JetStreamClusterLogTest, NatsServerChecksWhatTheHeadProbesRelyOnWhenItApplies) {
+  JetStreamLogOptions o = R3Options();
   o.stream = "PROBE";
   o.subject_prefix = "probe";
   Recorder rec;
@@ -303,7 +299,7 @@ TEST(JetStreamClusterLogTest, NatsServerChecksWhatTheHeadProbesRelyOnWhenItAppli
   log.reset();  // Its tailer would complain about the raw messages below.
 
   natsConnection* nc = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, absl::StrJoin(nats.urls(), ",").c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, absl::StrJoin(nats_.urls(), ",").c_str()), NATS_OK);
   RawAcks acks;
   jsOptions jo;
   jsOptions_Init(&jo);
