@@ -25,14 +25,18 @@ bool HaveNatsServer();
 
 class NatsNode {
  public:
-  // `routes`: cluster ports of the other nodes; empty with cluster_port 0: a single server.
+  // `routes`: cluster ports of the other nodes of the cluster `cluster_name` (unique per
+  // fixture: nats-server refuses a route from another cluster); cluster_port 0: a single server.
   NatsNode(std::string name, std::string dir, int client_port, int cluster_port,
-           std::vector<int> routes);
+           std::string cluster_name, std::vector<int> routes);
   NatsNode(const NatsNode&) = delete;
   NatsNode& operator=(const NatsNode&) = delete;
   ~NatsNode();
 
-  // Spawns it and waits until it accepts client connections (gtest assertion on failure).
+  // Spawns it and waits until it answers client connections as itself (by its name); returns
+  // what went wrong, empty when it runs.
+  std::string TryStart();
+  // TryStart as a gtest assertion.
   void Start();
   void Kill9();
   bool running() const { return pid_ > 0; }
@@ -44,6 +48,7 @@ class NatsNode {
   const std::string dir_;
   const int client_port_;
   const int cluster_port_;
+  const std::string cluster_name_;
   const std::vector<int> routes_;
   pid_t pid_ = -1;
 };
@@ -53,14 +58,21 @@ class NatsFixture {
  public:
   explicit NatsFixture(int nodes = 1);
   ~NatsFixture();
+  // Starts every node; tries again on new ports when one does not come up (gtest failure after
+  // a few attempts).
   void Start();
   NatsNode& node(int i) { return *nodes_[i]; }
-  int size() const { return static_cast<int>(nodes_.size()); }
+  int size() const { return size_; }
   // URLs of every node (a client fails over between them).
   std::vector<std::string> urls() const;
   std::string dir() const { return dir_.path(); }
 
  private:
+  // Nodes on newly picked ports; names carry `attempt` so each start logs to a file of its own.
+  void PlaceNodes(int attempt);
+
+  const int size_;
+  std::string name_;  // Unique in the machine: the cluster's name, the prefix of node names.
   TempDir dir_;
   std::vector<std::unique_ptr<NatsNode>> nodes_;
 };
