@@ -91,6 +91,9 @@ struct JetStreamLogOptions {
     // per-subject position (> 0: only before proposing it) against old state and may pass a
     // stale one; here the header is not sent at all, so nothing refuses a stale head.
     bool leader_behind = false;
+    // A replica that has not applied the latest messages answers a direct get of them "not
+    // found"; here every direct get is answered so.
+    bool replica_missing_reads = false;
   } lag_faults;
 };
 

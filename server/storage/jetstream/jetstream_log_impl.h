@@ -73,8 +73,14 @@ class JetStreamLog final : public Log {
   void Close() override;
 
   // Reads one message: at `sequence`, or the first at/after it on `next_by_subject`, or the last
-  // on `last_by_subject`. NOT_FOUND when there is none.
+  // on `last_by_subject`. NOT_FOUND when there is none. Any replica answers a direct get, and
+  // one that has not applied the latest messages yet does not have them: on a clustered
+  // stream its NOT_FOUND is confirmed by the stream leader (LeaderGet) before it is believed.
   absl::StatusOr<RawMessage> DirectGet(uint64_t sequence, const std::string* next_by_subject,
+                                       const std::string* last_by_subject) const;
+  // The same read answered by the stream leader ($JS.API.STREAM.MSG.GET), which has applied
+  // every message it acknowledged.
+  absl::StatusOr<RawMessage> LeaderGet(uint64_t sequence, const std::string* next_by_subject,
                                        const std::string* last_by_subject) const;
   // The stored event (serialized hookstream.v1.Event) of a message.
   absl::StatusOr<StoredEvent> ToStored(RawMessage raw) const;

@@ -1,9 +1,16 @@
 // JetStreamLog's read side: catch-up reads through pull consumers kept between a subscriber's
-// chunks, single messages by direct get (any replica answers), and stream information.
+// chunks, single messages by direct get (any replica answers; the leader confirms what a
+// replica does not have), and stream information.
 #include <algorithm>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 #include "server/storage/event_codec.h"
 #include "server/storage/jetstream/jetstream_log_impl.h"
 #include "server/storage/jetstream/naming.h"
@@ -32,9 +39,88 @@ absl::StatusOr<RawMessage> JetStreamLog::DirectGet(uint64_t sequence,
   if (next_by_subject != nullptr) dg.NextBySubject = next_by_subject->c_str();
   if (last_by_subject != nullptr) dg.LastBySubject = last_by_subject->c_str();
   natsMsg* raw = nullptr;
-  natsStatus s = js_DirectGetMsg(&raw, js_.get(), options_.stream.c_str(), nullptr, &dg);
+  natsStatus s = options_.lag_faults.replica_missing_reads
+                     ? NATS_NOT_FOUND
+                     : js_DirectGetMsg(&raw, js_.get(), options_.stream.c_str(), nullptr, &dg);
+  if (s == NATS_NOT_FOUND && clustered_) {
+    return LeaderGet(sequence, next_by_subject, last_by_subject);
+  }
   if (s != NATS_OK) return NatsStatus(s, "reading a message from JetStream");
   NatsPtr<natsMsg> msg(raw);
+  RawMessage out;
+  if (absl::Status st = ParseMessage(msg.get(), /*from_direct_get=*/true, &out); !st.ok()) {
+    return st;
+  }
+  return out;
+}
+
+absl::StatusOr<RawMessage> JetStreamLog::LeaderGet(uint64_t sequence,
+                                                   const std::string* next_by_subject,
+                                                   const std::string* last_by_subject) const {
+  nlohmann::json req = nlohmann::json::object();
+  if (last_by_subject != nullptr) {
+    req["last_by_subj"] = *last_by_subject;
+  } else {
+    req["seq"] = sequence;
+    if (next_by_subject != nullptr) req["next_by_subj"] = *next_by_subject;
+  }
+  const std::string body = req.dump();
+  const std::string api = absl::StrCat("$JS.API.STREAM.MSG.GET.", options_.stream);
+  natsMsg* raw = nullptr;
+  natsStatus s =
+      natsConnection_Request(&raw, conn_.get(), api.c_str(), body.data(),
+                             static_cast<int>(body.size()),
+                             absl::ToInt64Milliseconds(options_.request_timeout));
+  if (s != NATS_OK) return NatsStatus(s, "reading a message from the JetStream stream leader");
+  NatsPtr<natsMsg> reply(raw);
+  const char* data = natsMsg_GetData(reply.get());
+  const nlohmann::json resp = nlohmann::json::parse(
+      data == nullptr ? "" : absl::string_view(data, natsMsg_GetDataLength(reply.get())),
+      nullptr, /*allow_exceptions=*/false);
+  if (resp.is_discarded() || !resp.is_object()) {
+    return absl::UnavailableError("the JetStream stream leader answered a message get with no JSON");
+  }
+  if (const auto err = resp.find("error"); err != resp.end() && err->is_object()) {
+    const int code = err->value("err_code", 0);
+    const std::string text = err->value("description", std::string("no description"));
+    if (code == JSNoMessageFoundErr) {
+      return absl::NotFoundError("reading a message from JetStream: not found");
+    }
+    return absl::UnavailableError(absl::StrCat("reading a message from the JetStream stream leader: ",
+                                               text, " (JetStream error ", code, ")"));
+  }
+  const auto m = resp.find("message");
+  std::string headers, payload;
+  if (m == resp.end() || !m->is_object() || !m->contains("seq") || !m->contains("subject") ||
+      !absl::Base64Unescape(m->value("hdrs", std::string()), &headers) ||
+      !absl::Base64Unescape(m->value("data", std::string()), &payload)) {
+    return absl::DataLossError("the JetStream stream leader answered a message get without a message");
+  }
+  // The message as a direct get returns it: its headers, and its place in the stream as the
+  // Nats-Sequence / Nats-Subject / Nats-Time-Stamp headers ParseMessage reads.
+  const std::string subject = m->value("subject", std::string());
+  natsMsg* built = nullptr;
+  s = natsMsg_Create(&built, subject.c_str(), nullptr, payload.data(),
+                     static_cast<int>(payload.size()));
+  if (s != NATS_OK) return NatsStatus(s, "building a message");
+  NatsPtr<natsMsg> msg(built);
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"Nats-Sequence", absl::StrCat(m->value("seq", uint64_t{0}))},
+      {"Nats-Subject", subject},
+      {"Nats-Time-Stamp", m->value("time", std::string())}};
+  // "NATS/1.0\r\nKey: Value\r\n...\r\n\r\n"; the first line is the version.
+  bool first_line = true;
+  for (absl::string_view line : absl::StrSplit(headers, "\r\n", absl::SkipEmpty())) {
+    if (std::exchange(first_line, false)) continue;
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    fields.emplace_back(std::string(absl::StripAsciiWhitespace(line.substr(0, colon))),
+                        std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+  }
+  for (const auto& [key, value] : fields) {
+    s = natsMsgHeader_Add(msg.get(), key.c_str(), value.c_str());
+    if (s != NATS_OK) return NatsStatus(s, "building a message");
+  }
   RawMessage out;
   if (absl::Status st = ParseMessage(msg.get(), /*from_direct_get=*/true, &out); !st.ok()) {
     return st;

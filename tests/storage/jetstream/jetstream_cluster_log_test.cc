@@ -251,6 +251,67 @@ TEST_F(JetStreamClusterLogTest, ServersStartedAfterTheStreamsWereWrittenContinue
   EXPECT_EQ(r->results(0).position(), total + 2) << "the probes stored nothing";
 }
 
+// Any replica answers a direct get, and one that has not applied the latest messages yet
+// answers "not found" for messages that exist (seen in CI under load: the original of a
+// duplicate acknowledged a moment before through another server). A server whose every
+// direct get is answered so (lag_faults) must still read what exists, through the stream
+// leader, and still tell what does not exist.
+TEST_F(JetStreamClusterLogTest, ReadsAReplicaHasNotAppliedYetAreAnsweredByTheLeader) {
+  JetStreamLogOptions o = R3Options();
+  Recorder recs[2];  // Outlive the logs (their tailers).
+  std::unique_ptr<Log> writer = OpenWhenReady(o, &recs[0]);
+  ASSERT_NE(writer, nullptr);
+  JetStreamLogOptions lagging = o;
+  lagging.lag_faults.replica_missing_reads = true;
+  std::unique_ptr<Log> reader = OpenWhenReady(lagging, &recs[1]);
+  ASSERT_NE(reader, nullptr);
+
+  // Streams a, b, c with 4 events each, interleaved: positions 1..12.
+  const absl::Time before = absl::Now();
+  for (int r = 0; r < 4; ++r) {
+    absl::StatusOr<v1::PublishResponse> resp = AppendAndWait(
+        *writer, {Ev("a", absl::StrCat("a", r)), Ev("b", absl::StrCat("b", r)),
+                  Ev("c", absl::StrCat("c", r))});
+    ASSERT_TRUE(resp.ok()) << resp.status();
+  }
+  ASSERT_TRUE(recs[1].WaitForHead(Position(12)));
+
+  // A duplicate names its original: read back for its seq.
+  absl::StatusOr<v1::PublishResponse> dup = AppendAndWait(*reader, {Ev("b", "b2")});
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_TRUE(dup->results(0).duplicate());
+  EXPECT_EQ(dup->results(0).position(), 8u);
+  EXPECT_EQ(dup->results(0).seq(), 3u);
+
+  absl::StatusOr<v1::StreamInfo> info = reader->GetStream("c");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->first_seq(), 1u);
+  EXPECT_EQ(info->head_seq(), 4u);
+  EXPECT_EQ(reader->GetStream("none").status().code(), absl::StatusCode::kNotFound);
+
+  absl::StatusOr<std::unique_ptr<SnapshotReader>> snap =
+      reader->OpenLastPerStream([](absl::string_view) { return true; });
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  std::vector<uint64_t> positions;
+  absl::StatusOr<std::vector<StoredEvent>> chunk = (*snap)->Next(ReadLimits{});
+  ASSERT_TRUE(chunk.ok()) << chunk.status();
+  for (const StoredEvent& e : *chunk) positions.push_back(e.position.value());
+  EXPECT_EQ(positions, (std::vector<uint64_t>{10, 11, 12}));
+
+  absl::StatusOr<Position> first = reader->FindByTime(before);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, Position(1));
+  absl::StatusOr<Position> none = reader->FindByTime(absl::Now() + absl::Hours(1));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, Position(13));
+
+  // The next event of b continues its seqs: the reader learned b's head.
+  absl::StatusOr<v1::PublishResponse> next = AppendAndWait(*reader, {Ev("b", "b4")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->results(0).seq(), 5u);
+  EXPECT_EQ(next->results(0).position(), 13u);
+}
+
 // The nats-server behaviour the head probes rely on (jetstream_heads.cc), checked on the one
 // the project runs on (Debian 12's 2.9.10), on an R3 stream: an expected per-subject sequence
 // of 0 is checked when the message is applied, in log order (two publishes racing on an empty
