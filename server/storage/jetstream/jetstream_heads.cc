@@ -62,9 +62,7 @@ constexpr char kProbeLastMsgId[] = "hs-probe";
 
 absl::StatusOr<StreamHead> JetStreamLog::ReadHead(const std::string& stream) const {
   const std::string subject = StreamToSubject(options_.subject_prefix, stream);
-  absl::StatusOr<RawMessage> last = options_.lag_faults.stale_head_reads
-                                        ? DirectGet(1, &subject, nullptr)  // Its first.
-                                        : DirectGet(0, nullptr, &subject);
+  absl::StatusOr<RawMessage> last = DirectGet(0, nullptr, &subject);
   if (last.ok()) return StreamHead{last->sequence, last->stream_seq};
   if (absl::IsNotFound(last.status())) return StreamHead{};
   return last.status();

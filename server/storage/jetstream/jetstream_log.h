@@ -84,7 +84,7 @@ struct JetStreamLogOptions {
   // Tests only: behave as if JetStream lagged where nats-server 2.9 may lag on a replicated
   // stream, to show that per-stream seqs stay dense anyway (jetstream_heads.cc).
   struct LagFaults {
-    // A replica that is behind answers a read of a stream's last event with an older one
+    // A replica that is behind answers a direct get of a stream's last event with an older one
     // (here: the stream's first event).
     bool stale_head_reads = false;
     // A stream leader that has not applied every committed entry checks a publish's expected

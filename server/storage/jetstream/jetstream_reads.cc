@@ -38,6 +38,11 @@ absl::StatusOr<RawMessage> JetStreamLog::DirectGet(uint64_t sequence,
   dg.Sequence = sequence;
   if (next_by_subject != nullptr) dg.NextBySubject = next_by_subject->c_str();
   if (last_by_subject != nullptr) dg.LastBySubject = last_by_subject->c_str();
+  if (options_.lag_faults.stale_head_reads && last_by_subject != nullptr) {
+    dg.Sequence = 1;  // The subject's first message stands for an older last one.
+    dg.NextBySubject = dg.LastBySubject;
+    dg.LastBySubject = nullptr;
+  }
   natsMsg* raw = nullptr;
   natsStatus s = options_.lag_faults.replica_missing_reads
                      ? NATS_NOT_FOUND
@@ -272,7 +277,10 @@ absl::StatusOr<ReadChunk> JetStreamLog::Read(Position after, const ReadLimits& l
 
 absl::StatusOr<v1::StreamInfo> JetStreamLog::GetStream(absl::string_view stream) const {
   const std::string subject = StreamToSubject(options_.subject_prefix, stream);
-  absl::StatusOr<RawMessage> last = DirectGet(0, nullptr, &subject);
+  // A replica that is behind answers an older last message; the leader's answer covers every
+  // event acknowledged before this call (through any server).
+  absl::StatusOr<RawMessage> last =
+      clustered_ ? LeaderGet(0, nullptr, &subject) : DirectGet(0, nullptr, &subject);
   if (absl::IsNotFound(last.status())) {
     return absl::NotFoundError(absl::StrCat("stream \"", stream, "\" has no events"));
   }

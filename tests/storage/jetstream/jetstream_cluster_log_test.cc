@@ -253,18 +253,22 @@ TEST_F(JetStreamClusterLogTest, ServersStartedAfterTheStreamsWereWrittenContinue
 
 // Any replica answers a direct get, and one that has not applied the latest messages yet
 // answers "not found" for messages that exist (seen in CI under load: the original of a
-// duplicate acknowledged a moment before through another server). A server whose every
-// direct get is answered so (lag_faults) must still read what exists, through the stream
-// leader, and still tell what does not exist.
+// duplicate acknowledged a moment before through another server), and an older message for a
+// stream's last one. A server whose direct gets are answered so (lag_faults) must still read
+// what exists, through the stream leader, and still tell what does not exist.
 TEST_F(JetStreamClusterLogTest, ReadsAReplicaHasNotAppliedYetAreAnsweredByTheLeader) {
   JetStreamLogOptions o = R3Options();
-  Recorder recs[2];  // Outlive the logs (their tailers).
+  Recorder recs[3];  // Outlive the logs (their tailers).
   std::unique_ptr<Log> writer = OpenWhenReady(o, &recs[0]);
   ASSERT_NE(writer, nullptr);
-  JetStreamLogOptions lagging = o;
-  lagging.lag_faults.replica_missing_reads = true;
-  std::unique_ptr<Log> reader = OpenWhenReady(lagging, &recs[1]);
+  JetStreamLogOptions missing = o;
+  missing.lag_faults.replica_missing_reads = true;
+  std::unique_ptr<Log> reader = OpenWhenReady(missing, &recs[1]);
   ASSERT_NE(reader, nullptr);
+  JetStreamLogOptions behind = o;
+  behind.lag_faults.stale_head_reads = true;
+  std::unique_ptr<Log> stale = OpenWhenReady(behind, &recs[2]);
+  ASSERT_NE(stale, nullptr);
 
   // Streams a, b, c with 4 events each, interleaved: positions 1..12.
   const absl::Time before = absl::Now();
@@ -283,11 +287,22 @@ TEST_F(JetStreamClusterLogTest, ReadsAReplicaHasNotAppliedYetAreAnsweredByTheLea
   EXPECT_EQ(dup->results(0).position(), 8u);
   EXPECT_EQ(dup->results(0).seq(), 3u);
 
-  absl::StatusOr<v1::StreamInfo> info = reader->GetStream("c");
-  ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->first_seq(), 1u);
-  EXPECT_EQ(info->head_seq(), 4u);
-  EXPECT_EQ(reader->GetStream("none").status().code(), absl::StatusCode::kNotFound);
+  for (Log* log : {reader.get(), stale.get()}) {
+    absl::StatusOr<v1::StreamInfo> info = log->GetStream("c");
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->first_seq(), 1u);
+    EXPECT_EQ(info->head_seq(), 4u);
+    EXPECT_EQ(log->GetStream("none").status().code(), absl::StatusCode::kNotFound);
+    bool more = true;
+    absl::StatusOr<std::vector<v1::StreamInfo>> list =
+        log->ListStreams("", 10, [](absl::string_view) { return true; }, &more);
+    ASSERT_TRUE(list.ok()) << list.status();
+    EXPECT_FALSE(more);
+    std::vector<std::pair<std::string, uint64_t>> heads;
+    for (const v1::StreamInfo& i : *list) heads.emplace_back(i.stream(), i.head_seq());
+    EXPECT_EQ(heads,
+              (std::vector<std::pair<std::string, uint64_t>>{{"a", 4}, {"b", 4}, {"c", 4}}));
+  }
 
   absl::StatusOr<std::unique_ptr<SnapshotReader>> snap =
       reader->OpenLastPerStream([](absl::string_view) { return true; });
