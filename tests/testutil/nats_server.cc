@@ -14,8 +14,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/server_process.h"
@@ -205,8 +205,9 @@ void NatsFixture::Start() {
     for (auto& n : nodes_) n->Kill9();
     absl::StrAppend(&errors, "attempt ", attempt + 1, ": ", error, "\n");
   }
-  ADD_FAILURE() << "no NATS " << (size_ > 1 ? "cluster" : "server") << " started in "
-                << kAttempts << " attempts:\n" << errors;
+  ADD_FAILURE() << "no NATS " << (size_ > 1 ? "cluster" : "server") << " started in " << kAttempts
+                << " attempts:\n"
+                << errors;
 }
 
 std::vector<std::string> NatsFixture::urls() const {

@@ -182,6 +182,34 @@ absl::Status JetStreamLog::LoadIdentity(int64_t stream_created_nanos) {
   }
   if (s != NATS_OK) return NatsStatus(s, absl::StrCat("opening the KV bucket ", kv_bucket_));
   kv_.reset(raw_kv);
+  if (clustered_) {
+    // A KV bucket answers reads by direct get, from any replica, and one that is behind answers
+    // an older value or none: a webhook cursor read so would move a shim that changed servers
+    // back (deliveries again) or, read as absent, to the head (deliveries skipped). Reads of a
+    // replicated bucket go to its stream leader instead ($JS.API.STREAM.MSG.GET): every server
+    // turns the bucket's direct gets off and opens it again (nats.c picks the read path from
+    // the stream's config when it opens a bucket).
+    const std::string kv_stream = absl::StrCat("KV_", kv_bucket_);
+    jsStreamInfo* raw_info = nullptr;
+    jsErrCode ec = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&raw_info, js_.get(), kv_stream.c_str(), nullptr, &ec);
+    if (s != NATS_OK)
+      return NatsStatus(s, absl::StrCat("reading the stream of KV bucket ", kv_bucket_), ec);
+    NatsPtr<jsStreamInfo> info(raw_info);
+    if (info->Config->AllowDirect) {
+      info->Config->AllowDirect = false;
+      jsStreamInfo* updated = nullptr;
+      s = js_UpdateStream(&updated, js_.get(), info->Config, nullptr, &ec);
+      NatsPtr<jsStreamInfo> updated_info(updated);
+      if (s != NATS_OK) {
+        return NatsStatus(s, absl::StrCat("turning off direct gets of KV bucket ", kv_bucket_), ec);
+      }
+    }
+    kv_.reset();
+    s = js_KeyValue(&raw_kv, js_.get(), kv_bucket_.c_str());
+    if (s != NATS_OK) return NatsStatus(s, absl::StrCat("opening the KV bucket ", kv_bucket_));
+    kv_.reset(raw_kv);
+  }
 
   // The token key is created once; of two servers starting together, one Create wins and the
   // other reads the winner's key.

@@ -72,18 +72,18 @@ absl::StatusOr<RawMessage> JetStreamLog::LeaderGet(uint64_t sequence,
   const std::string body = req.dump();
   const std::string api = absl::StrCat("$JS.API.STREAM.MSG.GET.", options_.stream);
   natsMsg* raw = nullptr;
-  natsStatus s =
-      natsConnection_Request(&raw, conn_.get(), api.c_str(), body.data(),
-                             static_cast<int>(body.size()),
-                             absl::ToInt64Milliseconds(options_.request_timeout));
+  natsStatus s = natsConnection_Request(&raw, conn_.get(), api.c_str(), body.data(),
+                                        static_cast<int>(body.size()),
+                                        absl::ToInt64Milliseconds(options_.request_timeout));
   if (s != NATS_OK) return NatsStatus(s, "reading a message from the JetStream stream leader");
   NatsPtr<natsMsg> reply(raw);
   const char* data = natsMsg_GetData(reply.get());
   const nlohmann::json resp = nlohmann::json::parse(
-      data == nullptr ? "" : absl::string_view(data, natsMsg_GetDataLength(reply.get())),
-      nullptr, /*allow_exceptions=*/false);
+      data == nullptr ? "" : absl::string_view(data, natsMsg_GetDataLength(reply.get())), nullptr,
+      /*allow_exceptions=*/false);
   if (resp.is_discarded() || !resp.is_object()) {
-    return absl::UnavailableError("the JetStream stream leader answered a message get with no JSON");
+    return absl::UnavailableError(
+        "the JetStream stream leader answered a message get with no JSON");
   }
   if (const auto err = resp.find("error"); err != resp.end() && err->is_object()) {
     const int code = err->value("err_code", 0);
@@ -91,15 +91,17 @@ absl::StatusOr<RawMessage> JetStreamLog::LeaderGet(uint64_t sequence,
     if (code == JSNoMessageFoundErr) {
       return absl::NotFoundError("reading a message from JetStream: not found");
     }
-    return absl::UnavailableError(absl::StrCat("reading a message from the JetStream stream leader: ",
-                                               text, " (JetStream error ", code, ")"));
+    return absl::UnavailableError(
+        absl::StrCat("reading a message from the JetStream stream leader: ", text,
+                     " (JetStream error ", code, ")"));
   }
   const auto m = resp.find("message");
   std::string headers, payload;
   if (m == resp.end() || !m->is_object() || !m->contains("seq") || !m->contains("subject") ||
       !absl::Base64Unescape(m->value("hdrs", std::string()), &headers) ||
       !absl::Base64Unescape(m->value("data", std::string()), &payload)) {
-    return absl::DataLossError("the JetStream stream leader answered a message get without a message");
+    return absl::DataLossError(
+        "the JetStream stream leader answered a message get without a message");
   }
   // The message as a direct get returns it: its headers, and its place in the stream as the
   // Nats-Sequence / Nats-Subject / Nats-Time-Stamp headers ParseMessage reads.

@@ -273,9 +273,9 @@ TEST_F(JetStreamClusterLogTest, ReadsAReplicaHasNotAppliedYetAreAnsweredByTheLea
   // Streams a, b, c with 4 events each, interleaved: positions 1..12.
   const absl::Time before = absl::Now();
   for (int r = 0; r < 4; ++r) {
-    absl::StatusOr<v1::PublishResponse> resp = AppendAndWait(
-        *writer, {Ev("a", absl::StrCat("a", r)), Ev("b", absl::StrCat("b", r)),
-                  Ev("c", absl::StrCat("c", r))});
+    absl::StatusOr<v1::PublishResponse> resp =
+        AppendAndWait(*writer, {Ev("a", absl::StrCat("a", r)), Ev("b", absl::StrCat("b", r)),
+                                Ev("c", absl::StrCat("c", r))});
     ASSERT_TRUE(resp.ok()) << resp.status();
   }
   ASSERT_TRUE(recs[1].WaitForHead(Position(12)));
@@ -294,14 +294,13 @@ TEST_F(JetStreamClusterLogTest, ReadsAReplicaHasNotAppliedYetAreAnsweredByTheLea
     EXPECT_EQ(info->head_seq(), 4u);
     EXPECT_EQ(log->GetStream("none").status().code(), absl::StatusCode::kNotFound);
     bool more = true;
-    absl::StatusOr<std::vector<v1::StreamInfo>> list =
-        log->ListStreams("", 10, [](absl::string_view) { return true; }, &more);
+    absl::StatusOr<std::vector<v1::StreamInfo>> list = log->ListStreams(
+        "", 10, [](absl::string_view) { return true; }, &more);
     ASSERT_TRUE(list.ok()) << list.status();
     EXPECT_FALSE(more);
     std::vector<std::pair<std::string, uint64_t>> heads;
     for (const v1::StreamInfo& i : *list) heads.emplace_back(i.stream(), i.head_seq());
-    EXPECT_EQ(heads,
-              (std::vector<std::pair<std::string, uint64_t>>{{"a", 4}, {"b", 4}, {"c", 4}}));
+    EXPECT_EQ(heads, (std::vector<std::pair<std::string, uint64_t>>{{"a", 4}, {"b", 4}, {"c", 4}}));
   }
 
   absl::StatusOr<std::unique_ptr<SnapshotReader>> snap =
@@ -325,6 +324,44 @@ TEST_F(JetStreamClusterLogTest, ReadsAReplicaHasNotAppliedYetAreAnsweredByTheLea
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->results(0).seq(), 5u);
   EXPECT_EQ(next->results(0).position(), 13u);
+}
+
+// Metadata (webhook cursors) is a KV bucket, which nats.c reads by direct get from any replica:
+// one that is behind answers an older value or none, and a shim that moved to another server
+// would deliver again, or skip to the head. On a replicated log the bucket is read through its
+// stream leader: what one server wrote, the other reads at once.
+TEST_F(JetStreamClusterLogTest, MetadataWrittenThroughOneServerIsReadThroughAnotherAtOnce) {
+  JetStreamLogOptions o = R3Options();
+  Recorder recs[2];  // Outlive the logs (their tailers).
+  std::unique_ptr<Log> a = OpenWhenReady(o, &recs[0]);
+  ASSERT_NE(a, nullptr);
+  std::unique_ptr<Log> b = OpenWhenReady(o, &recs[1]);
+  ASSERT_NE(b, nullptr);
+
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, absl::StrJoin(nats_.urls(), ",").c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  jsStreamInfo* info = nullptr;
+  ASSERT_EQ(js_GetStreamInfo(&info, js, "KV_HOOKSTREAM_meta", nullptr, nullptr), NATS_OK);
+  EXPECT_EQ(info->Config->Replicas, 3);
+  EXPECT_FALSE(info->Config->AllowDirect) << "replicas would answer metadata reads";
+  jsStreamInfo_Destroy(info);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+
+  for (int i = 0; i < 100; ++i) {
+    Log& writer = i % 2 == 0 ? *a : *b;
+    Log& reader = i % 2 == 0 ? *b : *a;
+    const std::string key = absl::StrCat("webhook/e", i % 3, "/cursor");
+    ASSERT_TRUE(writer.WriteMeta({{key, absl::StrCat(i)}}).ok());
+    absl::StatusOr<std::optional<std::string>> v = reader.GetMeta(key);
+    ASSERT_TRUE(v.ok()) << v.status();
+    ASSERT_TRUE(v->has_value()) << "written " << i;
+    EXPECT_EQ(**v, absl::StrCat(i));
+  }
+  ASSERT_TRUE(a->WriteMeta({{"webhook/e0/cursor", std::nullopt}}).ok());
+  EXPECT_EQ(*b->GetMeta("webhook/e0/cursor"), std::nullopt);
 }
 
 // The nats-server behaviour the head probes rely on (jetstream_heads.cc), checked on the one
