@@ -13,6 +13,8 @@ v1::WebhookEndpointStatus::State ToProto(webhook::EndpointSnapshot::State s) {
       return v1::WebhookEndpointStatus::HOLDING;
     case webhook::EndpointSnapshot::State::kDisabled:
       return v1::WebhookEndpointStatus::DISABLED;
+    case webhook::EndpointSnapshot::State::kStandby:
+      return v1::WebhookEndpointStatus::STANDBY;
   }
   return v1::WebhookEndpointStatus::STATE_UNSPECIFIED;
 }
@@ -35,6 +37,7 @@ grpc::Status WebhookAdminService::ListEndpoints(grpc::ServerContext* context,
     e->set_url(s.url);
     e->set_state(ToProto(s.state));
     e->set_disabled_reason(s.disabled_reason);
+    e->set_holder(s.holder);
     e->set_cursor(s.cursor.value());
     e->set_backlog(s.backlog);
     e->set_in_flight(s.in_flight);

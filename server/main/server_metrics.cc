@@ -11,8 +11,8 @@ namespace hookstream {
 ServerMetrics::ServerMetrics(metrics::Registry* registry)
     : registry_(registry),
       commit_seconds_(registry->GetHistogram(
-          "hookstream_commit_seconds",
-          "Time of one group commit's synced write (fsync) to the log", metrics::LatencyBuckets())),
+          "hookstream_commit_seconds", "Time of one group commit's synced write (fsync) to the log",
+          metrics::LatencyBuckets())),
       committed_events_(registry->GetCounter("hookstream_log_committed_events_total",
                                              "Events written to the log (all sources)")),
       committed_bytes_(registry->GetCounter("hookstream_log_committed_bytes_total",
@@ -20,8 +20,8 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry)
       dedup_hits_(registry->GetCounter(
           "hookstream_dedup_hits_total",
           "Published events answered from the dedup window instead of being stored again")),
-      commits_ok_(registry->GetCounter("hookstream_group_commits_total",
-                                       "Group commits, by result", {{"result", "ok"}})),
+      commits_ok_(registry->GetCounter("hookstream_group_commits_total", "Group commits, by result",
+                                       {{"result", "ok"}})),
       commits_failed_(registry->GetCounter("hookstream_group_commits_total",
                                            "Group commits, by result", {{"result", "failed"}})) {
   for (const ingest::HookSpec& h : ingest::AllHooks()) {
@@ -30,9 +30,9 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry)
                                          "ZLMediaKit hook requests received, by hook",
                                          {{"hook", std::string(h.name)}}));
   }
-  unknown_hook_ = &registry->GetCounter("hookstream_ingest_hooks_total",
-                                        "ZLMediaKit hook requests received, by hook",
-                                        {{"hook", "unknown"}});
+  unknown_hook_ =
+      &registry->GetCounter("hookstream_ingest_hooks_total",
+                            "ZLMediaKit hook requests received, by hook", {{"hook", "unknown"}});
 }
 
 ServerMetrics::~ServerMetrics() { Detach(); }
@@ -69,8 +69,8 @@ void ServerMetrics::Attach(storage::Log* log, subscription::Hub* hub,
     const subscription::Hub::SubscriberStats s = hub->CollectSubscriberStats();
     out.Gauge("hookstream_subscribers", "Open subscriptions, by state", {{"state", "live"}},
               static_cast<double>(s.live));
-    out.Gauge("hookstream_subscribers", "Open subscriptions, by state",
-              {{"state", "catching_up"}}, static_cast<double>(s.lags.size() - s.live));
+    out.Gauge("hookstream_subscribers", "Open subscriptions, by state", {{"state", "catching_up"}},
+              static_cast<double>(s.lags.size() - s.live));
     // Lag: log positions between the head and what a subscription has been handed.
     metrics::HistogramSnapshot h;
     h.bounds = {0, 1, 10, 100, 1000, 10000, 100000, 1000000};
@@ -100,8 +100,8 @@ void ServerMetrics::Attach(storage::Log* log, subscription::Hub* hub,
   collectors_.push_back(registry_->AddCollector([webhooks](metrics::Sink& out) {
     for (const webhook::EndpointSnapshot& e : webhooks->Snapshot()) {
       const metrics::Labels labels = {{"endpoint", e.name}};
-      out.Counter("hookstream_webhook_attempts_total", "Webhook requests sent, by endpoint",
-                  labels, static_cast<double>(e.attempts));
+      out.Counter("hookstream_webhook_attempts_total", "Webhook requests sent, by endpoint", labels,
+                  static_cast<double>(e.attempts));
       out.Counter("hookstream_webhook_failures_total",
                   "Webhook requests without a 2xx answer, by endpoint", labels,
                   static_cast<double>(e.failures));
@@ -118,8 +118,9 @@ void ServerMetrics::Attach(storage::Log* log, subscription::Hub* hub,
       out.Gauge("hookstream_webhook_dead_letters", "Dead letters waiting, by endpoint", labels,
                 static_cast<double>(e.dead_letters));
       out.Gauge("hookstream_webhook_endpoint_up",
-                "1 while the endpoint delivers, 0 while it holds or is disabled", labels,
-                e.state == webhook::EndpointSnapshot::State::kActive ? 1.0 : 0.0);
+                "1 while the endpoint delivers, 0 while it holds, is disabled or another server "
+                "delivers it",
+                labels, e.state == webhook::EndpointSnapshot::State::kActive ? 1.0 : 0.0);
     }
   }));
 }
@@ -130,8 +131,8 @@ void ServerMetrics::Detach() {
 }
 
 http::Handler ServerMetrics::CountHooks(http::Handler inner, std::string path_prefix) {
-  return [this, inner = std::move(inner), prefix = std::move(path_prefix)](
-             http::Request req, http::Responder r) {
+  return [this, inner = std::move(inner), prefix = std::move(path_prefix)](http::Request req,
+                                                                           http::Responder r) {
     absl::string_view name = req.path;
     if (absl::StartsWith(name, prefix)) name.remove_prefix(prefix.size());
     auto it = hooks_.find(name);

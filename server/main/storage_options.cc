@@ -1,10 +1,10 @@
 #include "server/main/storage_options.h"
 
-#include "server/common/config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/config.h"
 
 namespace hookstream {
 namespace {
@@ -32,12 +32,15 @@ absl::Status CheckTimeout(const google::protobuf::Duration& d, absl::string_view
 absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options) {
   const v1::StorageConfig& sc = config.storage();
   if (sc.backend() != v1::StorageConfig::jetstream) {
-    if (sc.servers_size() > 0) return BadConfigValue("storage.servers", "only with backend: jetstream");
-    if (!sc.stream().empty()) return BadConfigValue("storage.stream", "only with backend: jetstream");
+    if (sc.servers_size() > 0)
+      return BadConfigValue("storage.servers", "only with backend: jetstream");
+    if (!sc.stream().empty())
+      return BadConfigValue("storage.stream", "only with backend: jetstream");
     if (!sc.subject_prefix().empty()) {
       return BadConfigValue("storage.subject_prefix", "only with backend: jetstream");
     }
-    if (sc.replicas() != 0) return BadConfigValue("storage.replicas", "only with backend: jetstream");
+    if (sc.replicas() != 0)
+      return BadConfigValue("storage.replicas", "only with backend: jetstream");
     return absl::OkStatus();
   }
 
@@ -61,7 +64,7 @@ absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options
     for (absl::string_view token : absl::StrSplit(sc.subject_prefix(), '.')) {
       if (!IsPlainName(token)) {
         return BadConfigValue("storage.subject_prefix",
-                        "'.'-separated tokens of letters, digits, '-' or '_'");
+                              "'.'-separated tokens of letters, digits, '-' or '_'");
       }
     }
     js.subject_prefix = sc.subject_prefix();
@@ -90,10 +93,16 @@ absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options
       return BadConfigValue("storage.publish_retry_for", "must not be negative");
     }
   }
+  if (sc.has_lease_time()) {
+    js.lease_time = ConfigDuration(sc.lease_time());
+    if (js.lease_time < absl::Seconds(1) || js.lease_time > absl::Minutes(10)) {
+      return BadConfigValue("storage.lease_time", "1s to 10m");
+    }
+  }
   if (config.retention().keep_last_per_stream()) {
     return BadConfigValue("retention.keep_last_per_stream",
-                    "not available with storage.backend: jetstream (JetStream cannot keep a "
-                    "subject's last message past its limits)");
+                          "not available with storage.backend: jetstream (JetStream cannot keep a "
+                          "subject's last message past its limits)");
   }
   js.dedup_window = options->log.dedup_window;
   js.max_age = options->log.retention.max_age;

@@ -62,24 +62,24 @@ struct ReadChunk {
 };
 
 struct ReadLimits {
-  size_t max_events = 1024;       // matching events returned
-  size_t max_bytes = 1 << 20;     // bytes of matching events returned
-  size_t max_scanned = 1 << 16;   // events examined (bounds the time one read takes)
+  size_t max_events = 1024;      // matching events returned
+  size_t max_bytes = 1 << 20;    // bytes of matching events returned
+  size_t max_scanned = 1 << 16;  // events examined (bounds the time one read takes)
 };
 
 // Filter pushed down into reads: (stream, type) -> deliver?
 using ReadFilter = absl::FunctionRef<bool(absl::string_view stream, absl::string_view type)>;
 
 struct LogStats {
-  std::string log_id;        // 16 raw bytes.
-  Position oldest;           // First retained position; head + 1 when the log is empty.
-  Position head;             // Last committed position; 0 before the first event.
+  std::string log_id;  // 16 raw bytes.
+  Position oldest;     // First retained position; head + 1 when the log is empty.
+  Position head;       // Last committed position; 0 before the first event.
   // Highest position deleted by retention: a token below it has expired (resuming would skip
   // deleted events). Events below it may survive (keep_last_per_stream).
   Position trimmed_through;
   absl::Time trimmed_time = absl::InfinitePast();  // Ingest time of that event.
-  uint64_t event_count = 0;  // Retained events.
-  uint64_t bytes = 0;        // Bytes of retained events.
+  uint64_t event_count = 0;                        // Retained events.
+  uint64_t bytes = 0;                              // Bytes of retained events.
   uint64_t stream_count = 0;
 };
 
@@ -137,8 +137,8 @@ class Log {
   // Streams in name order, strictly after `start_after`, those for which `keep` is true,
   // at most `limit` of them. Sets *more when further streams may follow.
   virtual absl::StatusOr<std::vector<v1::StreamInfo>> ListStreams(
-      absl::string_view start_after, size_t limit,
-      absl::FunctionRef<bool(absl::string_view)> keep, bool* more) const = 0;
+      absl::string_view start_after, size_t limit, absl::FunctionRef<bool(absl::string_view)> keep,
+      bool* more) const = 0;
 
   virtual LogStats Stats() const = 0;
   virtual Position head() const = 0;
@@ -172,6 +172,24 @@ class Log {
   // the first), in key order, at most `limit` of them.
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(
       absl::string_view prefix, absl::string_view start_after, size_t limit) const = 0;
+
+  // Leases: which one of the servers sharing this log does a piece of work (a webhook
+  // endpoint's deliveries). HoldLease takes the lease `name` for `holder` when nobody holds it,
+  // renews it when `holder` does, and returns who holds it after the call (`holder`: the caller
+  // has it for lease_time() from the call). A lease not renewed for lease_time() is free again;
+  // ReleaseLease frees it at once if `holder` has it. A log that one server alone opens (the
+  // embedded store locks its directory) has nobody to share with: every lease is the caller's,
+  // for ever.
+  virtual absl::Duration lease_time() const { return absl::InfiniteDuration(); }
+  virtual absl::StatusOr<std::string> HoldLease(absl::string_view name, absl::string_view holder) {
+    (void)name;
+    return std::string(holder);
+  }
+  virtual absl::Status ReleaseLease(absl::string_view name, absl::string_view holder) {
+    (void)name;
+    (void)holder;
+    return absl::OkStatus();
+  }
 
   // Stops accepting appends (they fail with UNAVAILABLE), commits what is pending, acks it,
   // and stops the appender. Idempotent.

@@ -13,10 +13,14 @@ Endpoint::Endpoint(EndpointConfig config, std::string log_id, EndpointTuning tun
     : config_(std::move(config)),
       log_id_(std::move(log_id)),
       tuning_(tuning),
-      key_prefix_(absl::StrCat("webhook/", config_.name, "/")) {}
+      key_prefix_(EndpointKeyPrefix(config_.name)) {}
 
-std::string Endpoint::DeadLetterKey(Position p) const {
-  return absl::StrFormat("%sdead/%020u", key_prefix_, p.value());
+std::string EndpointKeyPrefix(absl::string_view name) {
+  return absl::StrCat("webhook/", name, "/");
+}
+
+std::string DeadLetterKey(absl::string_view key_prefix, Position p) {
+  return absl::StrFormat("%sdead/%020u", key_prefix, p.value());
 }
 
 void Endpoint::Restore(const std::optional<internal::WebhookCursor>& cursor, Position head,

@@ -25,6 +25,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "hookstream/internal/webhook.pb.h"
 #include "hookstream/v1/event_stream.pb.h"
@@ -36,10 +37,12 @@ namespace hookstream::webhook {
 
 // Readable copy of an endpoint's state and counters (admin API, metrics).
 struct EndpointSnapshot {
-  enum class State { kActive, kHolding, kDisabled };
+  // kStandby: another server of a shared log (JetStream backend) delivers it.
+  enum class State { kActive, kHolding, kDisabled, kStandby };
   std::string name;
   std::string url;
   State state = State::kActive;
+  std::string holder;  // The server that delivers it (its lease holder).
   std::string disabled_reason;
   Position cursor;       // Durable cursor's `through`.
   uint64_t backlog = 0;  // Read and not done, plus log positions not yet read.
@@ -72,6 +75,11 @@ struct EndpointTuning {
   absl::Duration idle_cursor_interval = absl::Seconds(1);
 };
 
+// Metadata keys of the endpoint named `name`: "webhook/<name>/", under which its cursor
+// ("cursor"), lease ("lease") and dead letters ("dead/<position>") are kept.
+std::string EndpointKeyPrefix(absl::string_view name);
+std::string DeadLetterKey(absl::string_view key_prefix, Position p);
+
 class Endpoint {
  public:
   struct Item {
@@ -93,8 +101,10 @@ class Endpoint {
                uint64_t dead_letters);
 
   const EndpointConfig& config() const { return config_; }
-  const std::string& key_prefix() const { return key_prefix_; }  // "webhook/<name>/"
-  std::string DeadLetterKey(Position p) const;
+  const std::string& key_prefix() const { return key_prefix_; }  // EndpointKeyPrefix
+  std::string DeadLetterKey(Position p) const { return webhook::DeadLetterKey(key_prefix_, p); }
+  // Requests sent and not answered yet.
+  size_t in_flight() const { return in_flight_; }
 
   // Reading: how many more events the window takes (0: none now), and where to read after.
   size_t ReadRoom() const;

@@ -1,8 +1,11 @@
 #include "server/webhook/shim.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -18,66 +21,44 @@ constexpr absl::Duration kStorageRetry = absl::Seconds(1);
 // Longest a loop turn sleeps with nothing due (bounds how stale a snapshot gets).
 constexpr absl::Duration kIdlePoll = absl::Seconds(1);
 
-std::string DeadPrefix(const Endpoint& ep) { return absl::StrCat(ep.key_prefix(), "dead/"); }
+std::string DeadPrefix(absl::string_view key_prefix) { return absl::StrCat(key_prefix, "dead/"); }
+std::string DeadPrefix(const Endpoint& ep) { return DeadPrefix(ep.key_prefix()); }
+
+std::string LeaseHolderName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  absl::BitGen gen;
+  return absl::StrFormat("%s:%d:%08x", host, getpid(), absl::Uniform<uint32_t>(gen));
+}
 
 }  // namespace
 
 WebhookShim::WebhookShim(storage::Log* log, subscription::Hub* hub, WebhookOptions options)
-    : log_(log), hub_(hub), options_(std::move(options)) {}
+    : log_(log),
+      hub_(hub),
+      options_(std::move(options)),
+      holder_(LeaseHolderName()),
+      lease_time_(log->lease_time()) {}
 
 absl::StatusOr<std::unique_ptr<WebhookShim>> WebhookShim::Start(storage::Log* log,
                                                                 subscription::Hub* hub,
                                                                 WebhookOptions options) {
   std::unique_ptr<WebhookShim> shim(new WebhookShim(log, hub, std::move(options)));
+  if (shim->options_.endpoints.empty()) return shim;
   size_t connections = 0;
-  const Position head = log->head();
-  const absl::Time now = absl::Now();
   for (const EndpointConfig& config : shim->options_.endpoints) {
-    auto ep = std::make_unique<Endpoint>(config, log->log_id(), shim->options_.tuning);
     connections += config.max_in_flight;
-    absl::StatusOr<std::optional<std::string>> raw =
-        log->GetMeta(absl::StrCat(ep->key_prefix(), "cursor"));
-    if (!raw.ok()) return raw.status();
-    std::optional<internal::WebhookCursor> cursor;
-    if (raw->has_value()) {
-      cursor.emplace();
-      if (!cursor->ParseFromString(**raw)) {
-        return absl::DataLossError(absl::StrCat("webhook ", config.name, ": damaged cursor"));
-      }
-    }
-    // Count the dead letters; pick up replays a restart interrupted.
-    uint64_t dead = 0;
-    std::vector<std::pair<Position, internal::WebhookDeadLetter>> replays;
-    std::string after;
-    const std::string prefix = DeadPrefix(*ep);
-    while (true) {
-      auto page = log->ScanMeta(prefix, after, kScanPage);
-      if (!page.ok()) return page.status();
-      for (auto& [key, value] : *page) {
-        ++dead;
-        internal::WebhookDeadLetter record;
-        uint64_t pos = 0;
-        if (record.ParseFromString(value) && record.replay_requested() &&
-            absl::SimpleAtoi(absl::string_view(key).substr(prefix.size()), &pos)) {
-          replays.emplace_back(Position(pos), std::move(record));
-        }
-      }
-      if (page->size() < kScanPage) break;
-      after = page->back().first;
-    }
-    ep->Restore(cursor, head, dead);
-    if (!replays.empty()) ep->Replay(std::move(replays), now);
-    HS_EVENT(INFO, "webhook.endpoint.started")
-        .Field("endpoint", config.name)
-        .Field("format", FormatName(config.format))
-        .Field("url", config.url)
-        .Field("ordering", OrderingName(config.ordering))
-        .Field("from_position", ep->read_cursor().value())
-        .Field("disabled", cursor.has_value() && cursor->disabled())
-        .Field("disabled_reason", cursor.has_value() ? cursor->disabled_reason() : "");
-    shim->endpoints_.push_back(std::move(ep));
   }
-  if (shim->endpoints_.empty()) return shim;
+  shim->endpoints_.resize(shim->options_.endpoints.size());
+  shim->leases_.resize(shim->options_.endpoints.size());
+  const absl::Time now = absl::Now();
+  if (shim->lease_time_ == absl::InfiniteDuration()) {
+    for (size_t i = 0; i < shim->endpoints_.size(); ++i) {
+      if (absl::Status s = shim->Take(i, now); !s.ok()) return s;
+    }
+  } else if (absl::Status s = shim->KeepLeases(now, /*strict=*/true); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::unique_ptr<CurlMulti>> curl = CurlMulti::Create(connections);
   if (!curl.ok()) return curl.status();
   shim->curl_ = *std::move(curl);
@@ -89,6 +70,110 @@ absl::StatusOr<std::unique_ptr<WebhookShim>> WebhookShim::Start(storage::Log* lo
   shim->PublishSnapshot();
   shim->thread_ = std::thread([s = shim.get()] { s->Loop(); });
   return shim;
+}
+
+absl::Status WebhookShim::Take(size_t i, absl::Time now) {
+  const EndpointConfig& config = options_.endpoints[i];
+  auto ep = std::make_unique<Endpoint>(config, log_->log_id(), options_.tuning);
+  const Position head = log_->head();
+  absl::StatusOr<std::optional<std::string>> raw =
+      log_->GetMeta(absl::StrCat(ep->key_prefix(), "cursor"));
+  if (!raw.ok()) return raw.status();
+  std::optional<internal::WebhookCursor> cursor;
+  if (raw->has_value()) {
+    cursor.emplace();
+    if (!cursor->ParseFromString(**raw)) {
+      return absl::DataLossError(absl::StrCat("webhook ", config.name, ": damaged cursor"));
+    }
+  }
+  // Count the dead letters; pick up replays a restart interrupted.
+  uint64_t dead = 0;
+  std::vector<std::pair<Position, internal::WebhookDeadLetter>> replays;
+  std::string after;
+  const std::string prefix = DeadPrefix(*ep);
+  while (true) {
+    auto page = log_->ScanMeta(prefix, after, kScanPage);
+    if (!page.ok()) return page.status();
+    for (auto& [key, value] : *page) {
+      ++dead;
+      internal::WebhookDeadLetter record;
+      uint64_t pos = 0;
+      if (record.ParseFromString(value) && record.replay_requested() &&
+          absl::SimpleAtoi(absl::string_view(key).substr(prefix.size()), &pos)) {
+        replays.emplace_back(Position(pos), std::move(record));
+      }
+    }
+    if (page->size() < kScanPage) break;
+    after = page->back().first;
+  }
+  ep->Restore(cursor, head, dead);
+  if (!replays.empty()) ep->Replay(std::move(replays), now);
+  HS_EVENT(INFO, "webhook.endpoint.started")
+      .Field("endpoint", config.name)
+      .Field("format", FormatName(config.format))
+      .Field("url", config.url)
+      .Field("ordering", OrderingName(config.ordering))
+      .Field("from_position", ep->read_cursor().value())
+      .Field("disabled", cursor.has_value() && cursor->disabled())
+      .Field("disabled_reason", cursor.has_value() ? cursor->disabled_reason() : "")
+      .Field("holder", holder_);
+  endpoints_[i] = std::move(ep);
+  leases_[i].holder = holder_;
+  return absl::OkStatus();
+}
+
+void WebhookShim::GiveUp(size_t i, absl::string_view reason) {
+  std::unique_ptr<Endpoint>& ep = endpoints_[i];
+  if (ep == nullptr) return;
+  HS_EVENT(WARNING, "webhook.endpoint.given_up")
+      .Field("endpoint", ep->config().name)
+      .Field("holder", leases_[i].holder)
+      .Field("reason", reason);
+  if (ep->in_flight() > 0) retired_.push_back(std::move(ep));
+  ep.reset();
+}
+
+absl::Status WebhookShim::KeepLeases(absl::Time now, bool strict) {
+  if (lease_time_ == absl::InfiniteDuration()) return absl::OkStatus();
+  // Not renewed for two thirds of lease_time: another server may take it after the full
+  // lease_time, so stop now (a NATS outage, or renewals that keep failing).
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    if (endpoints_[i] != nullptr && now - leases_[i].renewed > lease_time_ * 2 / 3) {
+      GiveUp(i, "its lease was not renewed in time");
+    }
+  }
+  if (now < next_lease_at_) return absl::OkStatus();
+  next_lease_at_ = now + lease_time_ / 3;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const absl::Time asked = absl::Now();
+    const std::string name = absl::StrCat(EndpointKeyPrefix(options_.endpoints[i].name), "lease");
+    absl::StatusOr<std::string> holder = log_->HoldLease(name, holder_);
+    if (!holder.ok()) {
+      if (strict) return holder.status();
+      HS_EVENT(ERROR, "webhook.lease_failed")
+          .Field("endpoint", options_.endpoints[i].name)
+          .Field("status", holder.status());
+      continue;  // Given up above once it is too old.
+    }
+    leases_[i].holder = *holder;
+    if (*holder != holder_) {
+      GiveUp(i, "another server holds its lease");
+      continue;
+    }
+    leases_[i].renewed = asked;
+    if (endpoints_[i] == nullptr) {
+      if (absl::Status s = Take(i, now); !s.ok()) {
+        if (strict) return s;
+        HS_EVENT(ERROR, "webhook.endpoint.take_failed")
+            .Field("endpoint", options_.endpoints[i].name)
+            .Field("status", s);
+        // Let another server try: this one retries at the next renewal if the lease is free.
+        (void)log_->ReleaseLease(name, holder_);
+        leases_[i].holder.clear();
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 WebhookShim::~WebhookShim() { Stop(); }
@@ -118,6 +203,9 @@ void WebhookShim::Loop() {
       ep->OnResult(item, c.result, now);
     }
     done.clear();
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(),
+                                  [](const auto& ep) { return ep->in_flight() == 0; }),
+                   retired_.end());
   };
   while (true) {
     std::vector<std::function<void()>> commands;
@@ -132,10 +220,13 @@ void WebhookShim::Loop() {
     curl_->Perform(&done);
     absl::Time now = absl::Now();
     take_results(now);
+    (void)KeepLeases(now, /*strict=*/false);  // Logs its failures and retries.
+    now = absl::Now();
     ReadEvents(now);
     // Results are durable before anything that depends on them is sent.
     if (FlushWrites(now)) {
       for (auto& ep : endpoints_) {
+        if (ep == nullptr) continue;
         while (Endpoint::Item* item = ep->NextReady(now)) {
           owner[item] = ep.get();
           curl_->Start(BuildRequest(ep->config(), *item->event, item->webhook_id,
@@ -148,15 +239,24 @@ void WebhookShim::Loop() {
     PublishSnapshot();
 
     absl::Time wake = now + kIdlePoll;
-    for (auto& ep : endpoints_) wake = std::min(wake, ep->NextDue());
+    for (auto& ep : endpoints_) {
+      if (ep != nullptr) wake = std::min(wake, ep->NextDue());
+    }
     if (!unwritten_.empty()) wake = std::min(wake, retry_write_at_);
+    if (lease_time_ != absl::InfiniteDuration()) {
+      wake = std::min(wake, next_lease_at_);
+      for (size_t i = 0; i < endpoints_.size(); ++i) {  // When KeepLeases would give it up.
+        if (endpoints_[i] != nullptr)
+          wake = std::min(wake, leases_[i].renewed + lease_time_ * 2 / 3);
+      }
+    }
     const Position head = log_->head();
     // The hub hears of a commit just before readers see the log's new head: look again soon.
     if (notified_head_.load(std::memory_order_acquire) > head.value()) {
       wake = std::min(wake, now + absl::Milliseconds(1));
     }
     for (auto& ep : endpoints_) {
-      if (ep->ReadRoom() > 0 && ep->read_cursor() < head) {
+      if (ep != nullptr && ep->ReadRoom() > 0 && ep->read_cursor() < head) {
         wake = std::min(wake, read_retry_at_);
       }
     }
@@ -170,6 +270,17 @@ void WebhookShim::Loop() {
   take_results(absl::Now());
   retry_write_at_ = absl::InfinitePast();
   FlushWrites(absl::Now());
+  // Another server takes over at once instead of after lease_time.
+  for (size_t i = 0; i < endpoints_.size() && lease_time_ != absl::InfiniteDuration(); ++i) {
+    if (endpoints_[i] == nullptr) continue;
+    const std::string name = absl::StrCat(endpoints_[i]->key_prefix(), "lease");
+    if (absl::Status s = log_->ReleaseLease(name, holder_); !s.ok()) {
+      HS_EVENT(INFO, "webhook.lease_not_released")
+          .Field("endpoint", options_.endpoints[i].name)
+          .Field("status", s)
+          .Field("reason", "it frees itself after lease_time");
+    }
+  }
   std::vector<std::function<void()>> left;
   {
     absl::MutexLock l(&mu_);
@@ -183,6 +294,7 @@ void WebhookShim::ReadEvents(absl::Time now) {
   if (now < read_retry_at_) return;
   const Position head = log_->head();
   for (auto& ep : endpoints_) {
+    if (ep == nullptr) continue;
     const size_t room = ep->ReadRoom();
     if (room == 0 || ep->read_cursor() >= head) continue;
     if (log_->trimmed_through() > ep->read_cursor()) {
@@ -214,7 +326,9 @@ void WebhookShim::ReadEvents(absl::Time now) {
 }
 
 bool WebhookShim::FlushWrites(absl::Time now) {
-  for (auto& ep : endpoints_) ep->TakeWrites(now, &unwritten_);
+  for (auto& ep : endpoints_) {
+    if (ep != nullptr) ep->TakeWrites(now, &unwritten_);
+  }
   if (unwritten_.empty()) return true;
   if (now < retry_write_at_) return false;
   if (absl::Status s = log_->WriteMeta(unwritten_); !s.ok()) {
@@ -232,7 +346,18 @@ void WebhookShim::PublishSnapshot() {
   const Position head = log_->head();
   std::vector<EndpointSnapshot> snap;
   snap.reserve(endpoints_.size());
-  for (auto& ep : endpoints_) snap.push_back(ep->Snapshot(head));
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    if (endpoints_[i] != nullptr) {
+      snap.push_back(endpoints_[i]->Snapshot(head));
+    } else {
+      EndpointSnapshot standby;
+      standby.name = options_.endpoints[i].name;
+      standby.url = options_.endpoints[i].url;
+      standby.state = EndpointSnapshot::State::kStandby;
+      snap.push_back(std::move(standby));
+    }
+    snap.back().holder = leases_[i].holder;
+  }
   absl::MutexLock l(&mu_);
   snapshot_.swap(snap);
 }
@@ -242,11 +367,18 @@ std::vector<EndpointSnapshot> WebhookShim::Snapshot() const {
   return snapshot_;
 }
 
-Endpoint* WebhookShim::Find(const std::string& name) const {
-  for (auto& ep : endpoints_) {
-    if (ep->config().name == name) return ep.get();
+absl::StatusOr<size_t> WebhookShim::Find(const std::string& name) const {
+  for (size_t i = 0; i < options_.endpoints.size(); ++i) {
+    if (options_.endpoints[i].name == name) return i;
   }
-  return nullptr;
+  return absl::NotFoundError(absl::StrCat("no webhook endpoint \"", name, "\""));
+}
+
+absl::StatusOr<Endpoint*> WebhookShim::Held(size_t i) const {
+  if (endpoints_[i] != nullptr) return endpoints_[i].get();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "webhook endpoint \"", options_.endpoints[i].name, "\" is delivered by another server (",
+      leases_[i].holder.empty() ? "none right now" : leases_[i].holder, "); ask that one"));
 }
 
 absl::Status WebhookShim::RunOnLoop(std::function<void()> fn) {
@@ -276,22 +408,22 @@ absl::Status WebhookShim::RunOnLoop(std::function<void()> fn) {
 
 absl::StatusOr<v1::ListDeadLettersResponse> WebhookShim::ListDeadLetters(
     const v1::ListDeadLettersRequest& request) const {
-  const Endpoint* ep = Find(request.endpoint());
-  if (ep == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no webhook endpoint \"", request.endpoint(), "\""));
-  }
+  absl::StatusOr<size_t> index = Find(request.endpoint());
+  if (!index.ok()) return index.status();
+  // Reads the shared metadata only: any server answers, whichever delivers the endpoint.
+  const std::string key_prefix = EndpointKeyPrefix(options_.endpoints[*index].name);
   if (request.page_size() > 1000) {
     return absl::InvalidArgumentError("page_size: at most 1000");
   }
   const size_t size = request.page_size() == 0 ? 100 : request.page_size();
-  const std::string prefix = DeadPrefix(*ep);
+  const std::string prefix = DeadPrefix(key_prefix);
   std::string after;
   if (!request.page_token().empty()) {
     uint64_t pos;
     if (!absl::SimpleAtoi(request.page_token(), &pos)) {
       return absl::InvalidArgumentError("page_token: not a token of this call");
     }
-    after = ep->DeadLetterKey(Position(pos));
+    after = DeadLetterKey(key_prefix, Position(pos));
   }
   auto page = log_->ScanMeta(prefix, after, size + 1);
   if (!page.ok()) return page.status();
@@ -327,10 +459,8 @@ absl::StatusOr<v1::ListDeadLettersResponse> WebhookShim::ListDeadLetters(
 
 absl::StatusOr<v1::ReplayDeadLettersResponse> WebhookShim::ReplayDeadLetters(
     const v1::ReplayDeadLettersRequest& request) {
-  Endpoint* ep = Find(request.endpoint());
-  if (ep == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no webhook endpoint \"", request.endpoint(), "\""));
-  }
+  absl::StatusOr<size_t> index = Find(request.endpoint());
+  if (!index.ok()) return index.status();
   if (request.all() == (request.ids_size() > 0)) {
     return absl::InvalidArgumentError("give either ids or all");
   }
@@ -347,6 +477,12 @@ absl::StatusOr<v1::ReplayDeadLettersResponse> WebhookShim::ReplayDeadLetters(
   absl::Status status;
   // Read and queue on the loop thread: the loop also rewrites and deletes these records.
   absl::Status ran = RunOnLoop([&] {
+    absl::StatusOr<Endpoint*> held = Held(*index);
+    if (!held.ok()) {
+      status = held.status();
+      return;
+    }
+    Endpoint* ep = *held;
     std::vector<std::pair<Position, internal::WebhookDeadLetter>> records;
     auto add = [&](Position pos, const std::string& value) {
       internal::WebhookDeadLetter record;
@@ -392,9 +528,18 @@ absl::StatusOr<v1::ReplayDeadLettersResponse> WebhookShim::ReplayDeadLetters(
 }
 
 absl::Status WebhookShim::EnableEndpoint(const std::string& name) {
-  Endpoint* ep = Find(name);
-  if (ep == nullptr) return absl::NotFoundError(absl::StrCat("no webhook endpoint \"", name, "\""));
-  return RunOnLoop([ep] { ep->Enable(); });
+  absl::StatusOr<size_t> index = Find(name);
+  if (!index.ok()) return index.status();
+  absl::Status status;
+  absl::Status ran = RunOnLoop([&] {
+    absl::StatusOr<Endpoint*> held = Held(*index);
+    if (held.ok()) {
+      (*held)->Enable();
+    } else {
+      status = held.status();
+    }
+  });
+  return ran.ok() ? status : ran;
 }
 
 }  // namespace hookstream::webhook

@@ -168,20 +168,31 @@ absl::Status JetStreamLog::EnsureStream() {
   return absl::OkStatus();
 }
 
-absl::Status JetStreamLog::LoadIdentity(int64_t stream_created_nanos) {
+absl::StatusOr<NatsPtr<kvStore>> JetStreamLog::OpenBucket(const std::string& bucket,
+                                                          absl::Duration* ttl) {
   kvStore* raw_kv = nullptr;
-  natsStatus s = js_KeyValue(&raw_kv, js_.get(), kv_bucket_.c_str());
+  natsStatus s = js_KeyValue(&raw_kv, js_.get(), bucket.c_str());
   if (s == NATS_NOT_FOUND) {
     kvConfig kc;
     kvConfig_Init(&kc);
-    kc.Bucket = kv_bucket_.c_str();
+    kc.Bucket = bucket.c_str();
     kc.History = 1;
     kc.Replicas = options_.replicas;
     kc.StorageType = js_FileStorage;
+    kc.TTL = absl::ToInt64Nanoseconds(*ttl);  // Becomes the stream's MaxAge.
     s = js_CreateKeyValue(&raw_kv, js_.get(), &kc);
   }
-  if (s != NATS_OK) return NatsStatus(s, absl::StrCat("opening the KV bucket ", kv_bucket_));
-  kv_.reset(raw_kv);
+  if (s != NATS_OK) return NatsStatus(s, absl::StrCat("opening the KV bucket ", bucket));
+  NatsPtr<kvStore> kv(raw_kv);
+  const std::string kv_stream = absl::StrCat("KV_", bucket);
+  jsStreamInfo* raw_info = nullptr;
+  jsErrCode ec = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&raw_info, js_.get(), kv_stream.c_str(), nullptr, &ec);
+  if (s != NATS_OK) {
+    return NatsStatus(s, absl::StrCat("reading the stream of KV bucket ", bucket), ec);
+  }
+  NatsPtr<jsStreamInfo> info(raw_info);
+  *ttl = absl::Nanoseconds(info->Config->MaxAge);
   if (clustered_) {
     // A KV bucket answers reads by direct get, from any replica, and one that is behind answers
     // an older value or none: a webhook cursor read so would move a shim that changed servers
@@ -189,27 +200,40 @@ absl::Status JetStreamLog::LoadIdentity(int64_t stream_created_nanos) {
     // replicated bucket go to its stream leader instead ($JS.API.STREAM.MSG.GET): every server
     // turns the bucket's direct gets off and opens it again (nats.c picks the read path from
     // the stream's config when it opens a bucket).
-    const std::string kv_stream = absl::StrCat("KV_", kv_bucket_);
-    jsStreamInfo* raw_info = nullptr;
-    jsErrCode ec = static_cast<jsErrCode>(0);
-    s = js_GetStreamInfo(&raw_info, js_.get(), kv_stream.c_str(), nullptr, &ec);
-    if (s != NATS_OK)
-      return NatsStatus(s, absl::StrCat("reading the stream of KV bucket ", kv_bucket_), ec);
-    NatsPtr<jsStreamInfo> info(raw_info);
     if (info->Config->AllowDirect) {
       info->Config->AllowDirect = false;
       jsStreamInfo* updated = nullptr;
       s = js_UpdateStream(&updated, js_.get(), info->Config, nullptr, &ec);
       NatsPtr<jsStreamInfo> updated_info(updated);
       if (s != NATS_OK) {
-        return NatsStatus(s, absl::StrCat("turning off direct gets of KV bucket ", kv_bucket_), ec);
+        return NatsStatus(s, absl::StrCat("turning off direct gets of KV bucket ", bucket), ec);
       }
     }
-    kv_.reset();
-    s = js_KeyValue(&raw_kv, js_.get(), kv_bucket_.c_str());
-    if (s != NATS_OK) return NatsStatus(s, absl::StrCat("opening the KV bucket ", kv_bucket_));
-    kv_.reset(raw_kv);
+    kv.reset();
+    s = js_KeyValue(&raw_kv, js_.get(), bucket.c_str());
+    if (s != NATS_OK) return NatsStatus(s, absl::StrCat("opening the KV bucket ", bucket));
+    kv.reset(raw_kv);
   }
+  return kv;
+}
+
+absl::Status JetStreamLog::LoadIdentity(int64_t stream_created_nanos) {
+  absl::Duration no_ttl = absl::ZeroDuration();
+  absl::StatusOr<NatsPtr<kvStore>> kv = OpenBucket(kv_bucket_, &no_ttl);
+  if (!kv.ok()) return kv.status();
+  kv_ = *std::move(kv);
+  lease_time_ = options_.lease_time;
+  absl::StatusOr<NatsPtr<kvStore>> leases =
+      OpenBucket(absl::StrCat(options_.stream, "_leases"), &lease_time_);
+  if (!leases.ok()) return leases.status();
+  leases_ = *std::move(leases);
+  if (lease_time_ != options_.lease_time) {
+    HS_EVENT(WARNING, "jetstream.lease_time_differs")
+        .Field("configured", options_.lease_time)
+        .Field("bucket", lease_time_)
+        .Field("reason", "the leases bucket was created with another lease_time; it applies");
+  }
+  natsStatus s;
 
   // The token key is created once; of two servers starting together, one Create wins and the
   // other reads the winner's key.

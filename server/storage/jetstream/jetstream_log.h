@@ -58,8 +58,8 @@ namespace hookstream::storage {
 struct JetStreamLogOptions {
   // NATS URLs, e.g. "nats://10.0.0.1:4222"; the client fails over between them.
   std::vector<std::string> servers = {"nats://127.0.0.1:4222"};
-  // JetStream stream holding the events (created when missing); its KV bucket is
-  // "<stream>_meta".
+  // JetStream stream holding the events (created when missing); its KV buckets are
+  // "<stream>_meta" and "<stream>_leases".
   std::string stream = "HOOKSTREAM";
   std::string subject_prefix = "hookstream";
   // Replicas of the stream and the KV bucket (1, 3 or 5; 3 for a cluster).
@@ -76,6 +76,10 @@ struct JetStreamLogOptions {
   // How long one event's publish is retried while JetStream does not answer (leader election,
   // a node down) before its batch fails with UNAVAILABLE.
   absl::Duration publish_retry_for = absl::Seconds(30);
+  // Leases (webhook endpoints: one server delivers each) live in the KV bucket
+  // "<stream>_leases", whose entries JetStream deletes this long after their last renewal.
+  // The bucket's creator sets it; a server that finds the bucket uses the bucket's.
+  absl::Duration lease_time = absl::Seconds(10);
   // Most events one group takes.
   size_t max_group_events = 4096;
   // Shown in NATS monitoring.

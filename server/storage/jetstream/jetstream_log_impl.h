@@ -70,6 +70,9 @@ class JetStreamLog final : public Log {
   absl::StatusOr<std::optional<std::string>> GetMeta(absl::string_view key) const override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanMeta(
       absl::string_view prefix, absl::string_view start_after, size_t limit) const override;
+  absl::Duration lease_time() const override { return lease_time_; }
+  absl::StatusOr<std::string> HoldLease(absl::string_view name, absl::string_view holder) override;
+  absl::Status ReleaseLease(absl::string_view name, absl::string_view holder) override;
   void Close() override;
 
   // Reads one message: at `sequence`, or the first at/after it on `next_by_subject`, or the last
@@ -97,6 +100,10 @@ class JetStreamLog final : public Log {
   absl::Status Connect();
   absl::Status EnsureStream();
   absl::Status LoadIdentity(int64_t stream_created_nanos);
+  // Opens the KV bucket `bucket`, created (History 1, the log's replicas, entries deleted
+  // `ttl` after their last write; zero: never) when missing. On a replicated log its reads go
+  // to its stream leader (see LoadIdentity). Sets *ttl to the bucket's own.
+  absl::StatusOr<NatsPtr<kvStore>> OpenBucket(const std::string& bucket, absl::Duration* ttl);
   void AppenderLoop();
   // Publishes one request's events in order; raises *max_position to the highest position used.
   absl::StatusOr<v1::PublishResponse> PublishEvents(std::vector<v1::EventInput>& events,
@@ -171,6 +178,8 @@ class JetStreamLog final : public Log {
   NatsPtr<natsConnection> conn_;
   NatsPtr<jsCtx> js_;
   NatsPtr<kvStore> kv_;
+  NatsPtr<kvStore> leases_;
+  absl::Duration lease_time_;
   std::string log_id_;
   std::string token_key_;
 

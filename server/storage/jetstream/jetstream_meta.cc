@@ -1,5 +1,13 @@
 // JetStreamLog's metadata (webhook cursors, dead letters) in the KV bucket "<stream>_meta",
-// shared by every hookstream server of the log, so a shim can move between servers.
+// shared by every hookstream server of the log, so a shim can move between servers; and its
+// leases (which server delivers a webhook endpoint) in "<stream>_leases".
+//
+// A lease is a KV entry whose value names its holder. Taking a free one is a create (refused
+// when the key exists); renewing one is an update conditional on the revision this server
+// read (refused when another server wrote in between); a released one holds an empty value.
+// The bucket's max age deletes an entry lease_time after its last write: a holder that stops
+// renewing (dead, or cut off from NATS) frees its leases on JetStream's clock, not on the
+// clocks of the hookstream servers.
 // KV has no multi-key transactions: WriteMeta applies its writes one by one, in order, each
 // durable (replicated) when it returns; a crash in between leaves the earlier ones applied.
 #include <algorithm>
@@ -61,6 +69,54 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> JetStreamLog::S
     out.emplace_back(key, **v);
   }
   return out;
+}
+
+absl::StatusOr<std::string> JetStreamLog::HoldLease(absl::string_view name,
+                                                    absl::string_view holder) {
+  if (holder.empty()) return absl::InvalidArgumentError("a lease holder needs a name");
+  const std::string key = MetaKeyToKv(name);
+  const std::string me(holder);
+  absl::Status last;
+  // A refused create or update means another server wrote the key in between: read it again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    kvEntry* raw = nullptr;
+    natsStatus s = kvStore_Get(&raw, leases_.get(), key.c_str());
+    uint64_t rev = 0;
+    if (s == NATS_NOT_FOUND) {
+      s = kvStore_Create(&rev, leases_.get(), key.c_str(), me.data(), static_cast<int>(me.size()));
+      if (s == NATS_OK) return me;
+      last = NatsStatus(s, absl::StrCat("taking the lease ", name));
+      continue;
+    }
+    if (s != NATS_OK) return NatsStatus(s, absl::StrCat("reading the lease ", name));
+    NatsPtr<kvEntry> e(raw);
+    const char* v = static_cast<const char*>(kvEntry_Value(e.get()));
+    std::string value(v == nullptr ? "" : v, kvEntry_ValueLen(e.get()));
+    if (!value.empty() && value != me) return value;
+    s = kvStore_Update(&rev, leases_.get(), key.c_str(), me.data(), static_cast<int>(me.size()),
+                       kvEntry_Revision(e.get()));
+    if (s == NATS_OK) return me;
+    last = NatsStatus(s, absl::StrCat("renewing the lease ", name));
+  }
+  return last;
+}
+
+absl::Status JetStreamLog::ReleaseLease(absl::string_view name, absl::string_view holder) {
+  const std::string key = MetaKeyToKv(name);
+  kvEntry* raw = nullptr;
+  natsStatus s = kvStore_Get(&raw, leases_.get(), key.c_str());
+  if (s == NATS_NOT_FOUND) return absl::OkStatus();
+  if (s != NATS_OK) return NatsStatus(s, absl::StrCat("reading the lease ", name));
+  NatsPtr<kvEntry> e(raw);
+  const char* v = static_cast<const char*>(kvEntry_Value(e.get()));
+  if (absl::string_view(v == nullptr ? "" : v, kvEntry_ValueLen(e.get())) != holder) {
+    return absl::OkStatus();  // Not ours (any more).
+  }
+  uint64_t rev = 0;
+  s = kvStore_Update(&rev, leases_.get(), key.c_str(), "", 0, kvEntry_Revision(e.get()));
+  // Not released: another server took it meanwhile, or it frees itself after lease_time.
+  if (s != NATS_OK) return NatsStatus(s, absl::StrCat("releasing the lease ", name));
+  return absl::OkStatus();
 }
 
 }  // namespace hookstream::storage::jetstream

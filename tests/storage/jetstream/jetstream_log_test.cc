@@ -22,6 +22,7 @@
 #include "server/storage/jetstream/naming.h"
 #include "tests/storage/jetstream/jetstream_test_util.h"
 #include "tests/testutil/nats_server.h"
+#include "tests/testutil/server_process.h"
 
 namespace hookstream::storage {
 namespace {
@@ -393,6 +394,44 @@ TEST_F(JetStreamLogTest, MetadataIsSharedByEveryServerOfTheLog) {
   EXPECT_EQ(*a->GetMeta("webhook/e3/cursor"), std::nullopt);
 }
 
+// One server at a time holds a lease (a webhook endpoint's deliveries): taken when free,
+// renewed by its holder, free again lease_time after its last renewal (JetStream's clock),
+// or at once when its holder releases it.
+TEST_F(JetStreamLogTest, ALeaseHasOneHolderUntilReleasedOrNotRenewed) {
+  JetStreamLogOptions o = Options();
+  o.lease_time = absl::Seconds(1);
+  std::unique_ptr<Log> a = Open(o, nullptr);
+  JetStreamLogOptions other = o;
+  other.lease_time = absl::Seconds(30);  // The bucket's, set by its creator, applies.
+  std::unique_ptr<Log> b = Open(other, nullptr);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(a->lease_time(), absl::Seconds(1));
+  EXPECT_EQ(b->lease_time(), absl::Seconds(1));
+
+  const std::string lease = "webhook/e1/lease";
+  EXPECT_EQ(*a->HoldLease(lease, "server-a"), "server-a");
+  EXPECT_EQ(*b->HoldLease(lease, "server-b"), "server-a");
+  EXPECT_EQ(*a->HoldLease(lease, "server-a"), "server-a") << "renewed";
+  EXPECT_EQ(*b->HoldLease("webhook/e2/lease", "server-b"), "server-b") << "leases are separate";
+  // Released by a server that does not hold it: nothing changes.
+  ASSERT_TRUE(b->ReleaseLease(lease, "server-b").ok());
+  EXPECT_EQ(*b->HoldLease(lease, "server-b"), "server-a");
+
+  // Not renewed: free after lease_time.
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        absl::StatusOr<std::string> h = b->HoldLease(lease, "server-b");
+        return h.ok() && *h == "server-b";
+      },
+      absl::Seconds(20)));
+  EXPECT_EQ(*a->HoldLease(lease, "server-a"), "server-b");
+  // Released: free at once.
+  ASSERT_TRUE(b->ReleaseLease(lease, "server-b").ok());
+  EXPECT_EQ(*a->HoldLease(lease, "server-a"), "server-a");
+  EXPECT_EQ(a->HoldLease(lease, "").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(JetStreamLogStartTest, UnreachableNatsFailsTheStartClearly) {
   JetStreamLogOptions o;
   o.servers = {absl::StrCat("nats://127.0.0.1:", testing::FreePort())};
@@ -407,11 +446,13 @@ TEST(JetStreamConfigTest, StorageKeysAreCheckedAndNamed) {
   c.mutable_storage()->set_backend(v1::StorageConfig::jetstream);
   c.mutable_storage()->add_servers("nats://10.0.0.1:4222");
   c.mutable_storage()->set_replicas(3);
+  c.mutable_storage()->mutable_lease_time()->set_seconds(4);
   c.mutable_retention()->set_max_events_per_stream(5);
   absl::StatusOr<ServerOptions> o = ServerOptionsFromConfig(c);
   ASSERT_TRUE(o.ok()) << o.status();
   ASSERT_TRUE(o->jetstream.has_value());
   EXPECT_EQ(o->jetstream->replicas, 3);
+  EXPECT_EQ(o->jetstream->lease_time, absl::Seconds(4));
   EXPECT_EQ(o->jetstream->servers, std::vector<std::string>{"nats://10.0.0.1:4222"});
   EXPECT_EQ(o->jetstream->max_events_per_stream, 5u);
 
@@ -422,6 +463,10 @@ TEST(JetStreamConfigTest, StorageKeysAreCheckedAndNamed) {
   v1::Config bad = c;
   bad.mutable_storage()->set_replicas(7);
   EXPECT_THAT(error_of(bad), HasSubstr("\"storage.replicas\""));
+  bad = c;
+  bad.mutable_storage()->mutable_lease_time()->set_nanos(500'000'000);
+  bad.mutable_storage()->mutable_lease_time()->set_seconds(0);
+  EXPECT_THAT(error_of(bad), HasSubstr("\"storage.lease_time\""));
   bad = c;
   bad.mutable_storage()->set_stream("has.dot");
   EXPECT_THAT(error_of(bad), HasSubstr("\"storage.stream\""));
