@@ -41,7 +41,8 @@ int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 JetStreamLog::JetStreamLog(const JetStreamLogOptions& options)
     : options_(options),
       all_subjects_(absl::StrCat(options.subject_prefix, ".>")),
-      kv_bucket_(absl::StrCat(options.stream, "_meta")) {}
+      kv_bucket_(absl::StrCat(options.stream, "_meta")),
+      leases_bucket_(absl::StrCat(options.stream, "_leases")) {}
 
 JetStreamLog::~JetStreamLog() { Close(); }
 
@@ -223,8 +224,7 @@ absl::Status JetStreamLog::LoadIdentity(int64_t stream_created_nanos) {
   if (!kv.ok()) return kv.status();
   kv_ = *std::move(kv);
   lease_time_ = options_.lease_time;
-  absl::StatusOr<NatsPtr<kvStore>> leases =
-      OpenBucket(absl::StrCat(options_.stream, "_leases"), &lease_time_);
+  absl::StatusOr<NatsPtr<kvStore>> leases = OpenBucket(leases_bucket_, &lease_time_);
   if (!leases.ok()) return leases.status();
   leases_ = *std::move(leases);
   if (lease_time_ != options_.lease_time) {

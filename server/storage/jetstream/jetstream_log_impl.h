@@ -175,6 +175,7 @@ class JetStreamLog final : public Log {
   const JetStreamLogOptions options_;
   const std::string all_subjects_;  // "<prefix>.>"
   const std::string kv_bucket_;
+  const std::string leases_bucket_;
   NatsPtr<natsConnection> conn_;
   NatsPtr<jsCtx> js_;
   NatsPtr<kvStore> kv_;

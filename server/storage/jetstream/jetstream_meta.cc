@@ -2,14 +2,16 @@
 // shared by every hookstream server of the log, so a shim can move between servers; and its
 // leases (which server delivers a webhook endpoint) in "<stream>_leases".
 //
-// A lease is a KV entry whose value names its holder. Taking a free one is a create (refused
-// when the key exists); renewing one is an update conditional on the revision this server
-// read (refused when another server wrote in between); a released one holds an empty value.
-// The bucket's max age deletes an entry lease_time after its last write: a holder that stops
-// renewing (dead, or cut off from NATS) frees its leases on JetStream's clock, not on the
-// clocks of the hookstream servers.
-// KV has no multi-key transactions: WriteMeta applies its writes one by one, in order, each
-// durable (replicated) when it returns; a crash in between leaves the earlier ones applied.
+// A lease is a KV entry whose value names its holder. Taking a free one (its subject has no
+// message) is a create, i.e. a publish with Nats-Expected-Last-Subject-Sequence 0, which
+// nats-server 2.9 checks when each replica applies it, in log order (the head probes of
+// jetstream_heads.cc rely on the same): of servers racing for a free lease exactly one gets it.
+// Renewing is an update conditional on the revision the holder read. Nothing ever writes to a
+// held lease but its holder, and it leaves no message behind when it ends: the bucket's max age
+// deletes an entry lease_time after its last write (a holder that stops renewing, dead or cut
+// off from NATS, frees it on JetStream's clock, not on the hookstream servers' clocks), and a
+// release purges the key's subject (no delete marker, after which taking it would be an
+// update, which 2.9 checks only before proposing it).
 #include <algorithm>
 #include <utility>
 
@@ -92,7 +94,7 @@ absl::StatusOr<std::string> JetStreamLog::HoldLease(absl::string_view name,
     NatsPtr<kvEntry> e(raw);
     const char* v = static_cast<const char*>(kvEntry_Value(e.get()));
     std::string value(v == nullptr ? "" : v, kvEntry_ValueLen(e.get()));
-    if (!value.empty() && value != me) return value;
+    if (value != me) return value;
     s = kvStore_Update(&rev, leases_.get(), key.c_str(), me.data(), static_cast<int>(me.size()),
                        kvEntry_Revision(e.get()));
     if (s == NATS_OK) return me;
@@ -112,10 +114,15 @@ absl::Status JetStreamLog::ReleaseLease(absl::string_view name, absl::string_vie
   if (absl::string_view(v == nullptr ? "" : v, kvEntry_ValueLen(e.get())) != holder) {
     return absl::OkStatus();  // Not ours (any more).
   }
-  uint64_t rev = 0;
-  s = kvStore_Update(&rev, leases_.get(), key.c_str(), "", 0, kvEntry_Revision(e.get()));
-  // Not released: another server took it meanwhile, or it frees itself after lease_time.
-  if (s != NATS_OK) return NatsStatus(s, absl::StrCat("releasing the lease ", name));
+  // Ours and renewed lately (its holder releases it while it still renews): nobody else can
+  // have written it since the read.
+  const std::string subject = absl::StrCat("$KV.", leases_bucket_, ".", key);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Stream.Purge.Subject = subject.c_str();
+  jsErrCode ec = static_cast<jsErrCode>(0);
+  s = js_PurgeStream(js_.get(), absl::StrCat("KV_", leases_bucket_).c_str(), &jo, &ec);
+  if (s != NATS_OK) return NatsStatus(s, absl::StrCat("releasing the lease ", name), ec);
   return absl::OkStatus();
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/storage/jetstream/jetstream_log.h"
 #include "server/storage/jetstream/nats_util.h"
@@ -362,6 +363,60 @@ TEST_F(JetStreamClusterLogTest, MetadataWrittenThroughOneServerIsReadThroughAnot
   }
   ASSERT_TRUE(a->WriteMeta({{"webhook/e0/cursor", std::nullopt}}).ok());
   EXPECT_EQ(*b->GetMeta("webhook/e0/cursor"), std::nullopt);
+}
+
+// Leases on a replicated bucket: servers racing for the same free lease, at the same instant,
+// get exactly one holder, also after a release. (nats-server 2.9 checks an expected per-subject
+// sequence above 0 only before proposing the write, so a takeover must never be an update.)
+TEST_F(JetStreamClusterLogTest, ServersRacingForAFreeLeaseGetExactlyOneHolder) {
+  JetStreamLogOptions o = R3Options();
+  constexpr int kServers = 3;
+  constexpr int kLeases = 20;
+  Recorder recs[kServers];  // Outlive the logs (their tailers).
+  std::vector<std::unique_ptr<Log>> logs;
+  for (int i = 0; i < kServers; ++i) {
+    logs.push_back(OpenWhenReady(o, &recs[i]));
+    ASSERT_NE(logs.back(), nullptr);
+  }
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    std::vector<std::vector<std::string>> got(kServers, std::vector<std::string>(kLeases));
+    std::vector<std::thread> threads;
+    absl::Notification go;
+    for (int i = 0; i < kServers; ++i) {
+      threads.emplace_back([&, i] {
+        go.WaitForNotification();
+        for (int k = 0; k < kLeases; ++k) {
+          absl::StatusOr<std::string> h =
+              logs[i]->HoldLease(absl::StrCat("webhook/e", k, "/lease"), absl::StrCat("s", i));
+          got[i][k] = h.ok() ? *h : absl::StrCat("error: ", h.status().ToString());
+        }
+      });
+    }
+    go.Notify();
+    for (auto& t : threads) t.join();
+    for (int k = 0; k < kLeases; ++k) {
+      int winners = 0;
+      for (int i = 0; i < kServers; ++i) winners += got[i][k] == absl::StrCat("s", i);
+      EXPECT_EQ(winners, 1) << "lease " << k << ": " << got[0][k] << " / " << got[1][k] << " / "
+                            << got[2][k];
+      // Whoever asks now is told the same holder.
+      absl::StatusOr<std::string> now = logs[0]->HoldLease(absl::StrCat("webhook/e", k, "/lease"),
+                                                           "someone else");
+      ASSERT_TRUE(now.ok()) << now.status();
+      for (int i = 0; i < kServers; ++i) {
+        if (got[i][k] == absl::StrCat("s", i)) {
+          EXPECT_EQ(*now, got[i][k]);
+        }
+      }
+      // Released by its holder: free for the next round's race.
+      for (int i = 0; i < kServers; ++i) {
+        ASSERT_TRUE(logs[i]->ReleaseLease(absl::StrCat("webhook/e", k, "/lease"),
+                                          absl::StrCat("s", i))
+                        .ok());
+      }
+    }
+  }
 }
 
 // The nats-server behaviour the head probes rely on (jetstream_heads.cc), checked on the one
