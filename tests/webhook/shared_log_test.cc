@@ -107,8 +107,15 @@ TEST_F(SharedLogShimTest, OneServerDeliversAnEndpointAndTheOtherTakesOverWhenItS
   PublishThrough(*a, 0, 20);
   PublishThrough(*b, 20, 20);
   ASSERT_TRUE(WaitDelivered(40));
-  // Time for a second server's duplicate deliveries to show, if it made any.
-  absl::SleepFor(absl::Seconds(1));
+  // a has sent everything and has nothing in flight; b held the endpoint at no point.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const EndpointSnapshot e = a->server().webhooks()->Snapshot().at(0);
+        return e.backlog == 0 && e.in_flight == 0;
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(StateOf(*b), EndpointSnapshot::State::kStandby);
+  EXPECT_EQ(b->server().webhooks()->Snapshot().at(0).attempts, 0u);
   for (const auto& [id, n] : Delivered()) EXPECT_EQ(n, 1) << id << " delivered " << n << " times";
   EXPECT_EQ(Delivered().size(), 40u);
 
