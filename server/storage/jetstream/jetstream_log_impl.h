@@ -79,6 +79,9 @@ class JetStreamLog final : public Log {
   // on `last_by_subject`. NOT_FOUND when there is none. Any replica answers a direct get, and
   // one that has not applied the latest messages yet does not have them: on a clustered
   // stream its NOT_FOUND is confirmed by the stream leader (LeaderGet) before it is believed.
+  // A replica holds a prefix of the stream, so answers by position and next-by-subject are
+  // then exact; a last-by-subject answer can still be older than the truth: where that
+  // matters (GetStream), read from the leader. Every new read path picks one of these.
   absl::StatusOr<RawMessage> DirectGet(uint64_t sequence, const std::string* next_by_subject,
                                        const std::string* last_by_subject) const;
   // The same read answered by the stream leader ($JS.API.STREAM.MSG.GET), which has applied
