@@ -2,6 +2,7 @@
 // chunks, single messages by direct get (any replica answers; the leader confirms what a
 // replica does not have), and stream information.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,44 +78,59 @@ absl::StatusOr<RawMessage> JetStreamLog::LeaderGet(uint64_t sequence,
                                         absl::ToInt64Milliseconds(options_.request_timeout));
   if (s != NATS_OK) return NatsStatus(s, "reading a message from the JetStream stream leader");
   NatsPtr<natsMsg> reply(raw);
-  const char* data = natsMsg_GetData(reply.get());
+  const char* reply_data = natsMsg_GetData(reply.get());
   const nlohmann::json resp = nlohmann::json::parse(
-      data == nullptr ? "" : absl::string_view(data, natsMsg_GetDataLength(reply.get())), nullptr,
-      /*allow_exceptions=*/false);
+      reply_data == nullptr ? ""
+                            : absl::string_view(reply_data, natsMsg_GetDataLength(reply.get())),
+      nullptr, /*allow_exceptions=*/false);
   if (resp.is_discarded() || !resp.is_object()) {
     return absl::UnavailableError(
         "the JetStream stream leader answered a message get with no JSON");
   }
+  // Fields are read by type (nlohmann's value() would throw on a field of another type).
+  auto text = [](const nlohmann::json& obj, const char* key) -> std::optional<std::string> {
+    const auto it = obj.find(key);
+    if (it == obj.end()) return std::string();
+    if (!it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
   if (const auto err = resp.find("error"); err != resp.end() && err->is_object()) {
-    const int code = err->value("err_code", 0);
-    const std::string text = err->value("description", std::string("no description"));
-    if (code == JSNoMessageFoundErr) {
+    const auto code = err->find("err_code");
+    const int err_code = code != err->end() && code->is_number_integer() ? code->get<int>() : 0;
+    if (err_code == JSNoMessageFoundErr) {
       return absl::NotFoundError("reading a message from JetStream: not found");
     }
     return absl::UnavailableError(
-        absl::StrCat("reading a message from the JetStream stream leader: ", text,
-                     " (JetStream error ", code, ")"));
+        absl::StrCat("reading a message from the JetStream stream leader: ",
+                     text(*err, "description").value_or("?"), " (JetStream error ", err_code, ")"));
   }
   const auto m = resp.find("message");
+  std::optional<std::string> subject, hdrs, data, time;
+  uint64_t seq = 0;
+  if (m != resp.end() && m->is_object()) {
+    subject = text(*m, "subject");
+    hdrs = text(*m, "hdrs");
+    data = text(*m, "data");
+    time = text(*m, "time");
+    if (const auto it = m->find("seq"); it != m->end() && it->is_number_unsigned()) {
+      seq = it->get<uint64_t>();
+    }
+  }
   std::string headers, payload;
-  if (m == resp.end() || !m->is_object() || !m->contains("seq") || !m->contains("subject") ||
-      !absl::Base64Unescape(m->value("hdrs", std::string()), &headers) ||
-      !absl::Base64Unescape(m->value("data", std::string()), &payload)) {
+  if (seq == 0 || !subject || subject->empty() || !hdrs || !data || !time ||
+      !absl::Base64Unescape(*hdrs, &headers) || !absl::Base64Unescape(*data, &payload)) {
     return absl::DataLossError(
-        "the JetStream stream leader answered a message get without a message");
+        "the JetStream stream leader answered a message get without a valid message");
   }
   // The message as a direct get returns it: its headers, and its place in the stream as the
   // Nats-Sequence / Nats-Subject / Nats-Time-Stamp headers ParseMessage reads.
-  const std::string subject = m->value("subject", std::string());
   natsMsg* built = nullptr;
-  s = natsMsg_Create(&built, subject.c_str(), nullptr, payload.data(),
+  s = natsMsg_Create(&built, subject->c_str(), nullptr, payload.data(),
                      static_cast<int>(payload.size()));
   if (s != NATS_OK) return NatsStatus(s, "building a message");
   NatsPtr<natsMsg> msg(built);
   std::vector<std::pair<std::string, std::string>> fields = {
-      {"Nats-Sequence", absl::StrCat(m->value("seq", uint64_t{0}))},
-      {"Nats-Subject", subject},
-      {"Nats-Time-Stamp", m->value("time", std::string())}};
+      {"Nats-Sequence", absl::StrCat(seq)}, {"Nats-Subject", *subject}, {"Nats-Time-Stamp", *time}};
   // "NATS/1.0\r\nKey: Value\r\n...\r\n\r\n"; the first line is the version.
   bool first_line = true;
   for (absl::string_view line : absl::StrSplit(headers, "\r\n", absl::SkipEmpty())) {
