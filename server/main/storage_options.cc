@@ -41,6 +41,9 @@ absl::Status ApplyStorageConfig(const v1::Config& config, ServerOptions* options
     }
     if (sc.replicas() != 0)
       return BadConfigValue("storage.replicas", "only with backend: jetstream");
+    if (sc.has_lease_time()) {
+      return BadConfigValue("storage.lease_time", "only with backend: jetstream");
+    }
     return absl::OkStatus();
   }
 

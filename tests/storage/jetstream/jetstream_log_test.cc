@@ -479,6 +479,9 @@ TEST(JetStreamConfigTest, StorageKeysAreCheckedAndNamed) {
   bad = v1::Config();
   bad.mutable_storage()->add_servers("nats://x:1");
   EXPECT_THAT(error_of(bad), HasSubstr("\"storage.servers\": only with backend: jetstream"));
+  bad = v1::Config();
+  bad.mutable_storage()->mutable_lease_time()->set_seconds(5);
+  EXPECT_THAT(error_of(bad), HasSubstr("\"storage.lease_time\": only with backend: jetstream"));
   EXPECT_FALSE(ServerOptionsFromConfig(v1::Config())->jetstream.has_value());
 }
 
