@@ -227,6 +227,12 @@ absl::Status JetStreamLog::LoadIdentity(int64_t stream_created_nanos) {
   absl::StatusOr<NatsPtr<kvStore>> leases = OpenBucket(leases_bucket_, &lease_time_);
   if (!leases.ok()) return leases.status();
   leases_ = *std::move(leases);
+  if (lease_time_ < absl::Seconds(1)) {  // Not a bucket a hookstream server created.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the KV bucket ", leases_bucket_, " keeps entries for ", absl::FormatDuration(lease_time_),
+        " (0: for ever); leases need 1s or more: delete the bucket and a server creates it "
+        "again with storage.lease_time"));
+  }
   if (lease_time_ != options_.lease_time) {
     HS_EVENT(WARNING, "jetstream.lease_time_differs")
         .Field("configured", options_.lease_time)

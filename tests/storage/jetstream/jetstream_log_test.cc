@@ -432,6 +432,24 @@ TEST_F(JetStreamLogTest, ALeaseHasOneHolderUntilReleasedOrNotRenewed) {
   EXPECT_EQ(a->HoldLease(lease, "").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A leases bucket that keeps entries for ever (made by hand) would hand every endpoint to its
+// first holder for good: the start fails and says what to do.
+TEST_F(JetStreamLogTest, ALeasesBucketWithoutMaxAgeFailsTheStart) {
+  WithJetStream([](jsCtx* js) {
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = "HS_leases";
+    kc.History = 1;
+    kvStore* kv = nullptr;
+    ASSERT_EQ(js_CreateKeyValue(&kv, js, &kc), NATS_OK);
+    kvStore_Destroy(kv);
+  });
+  absl::StatusOr<std::unique_ptr<Log>> log = OpenJetStreamLog(Options());
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(log.status().message(), HasSubstr("HS_leases"));
+}
+
 TEST(JetStreamLogStartTest, UnreachableNatsFailsTheStartClearly) {
   JetStreamLogOptions o;
   o.servers = {absl::StrCat("nats://127.0.0.1:", testing::FreePort())};
