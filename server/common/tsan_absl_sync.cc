@@ -83,11 +83,15 @@ static_assert(sizeof(absl::Notification) == sizeof(absl::Mutex) + sizeof(std::at
 // absl evaluates a waiter's Condition with the mutex held, but not necessarily on the waiter's
 // thread: Unlock() on another thread evaluates it to decide whom to wake. So each evaluation is
 // wrapped as a critical section of its own: acquire before (it sees what lock holders wrote),
-// release after (later holders see what it read).
+// release after (later holders see what it read). The wrapper itself lives on the waiter's
+// stack and reaches the evaluating thread through absl's (uninstrumented) wait queue: the
+// waiter releases it once written (HS_WRAP) and Eval acquires it before reading it (found by
+// TSan with three threads waiting on one Notification).
 struct WrappedCondition {
   const absl::Condition* cond;
   const absl::Mutex* mu;
   static bool Eval(WrappedCondition* w) {
+    Acquire(w);
     Acquire(w->mu);
     const bool r = w->cond->Eval();
     Release(w->mu);
@@ -105,6 +109,7 @@ using absl::Condition;
 // Declares `wrapped`, a Condition evaluating `cond` as a critical section on `mu`.
 #define HS_WRAP(cond, mu)                    \
   WrappedCondition wrap_arg{&(cond), (mu)};  \
+  Release(&wrap_arg);                        \
   const Condition wrapped(&WrappedCondition::Eval, &wrap_arg)
 
 void Mutex::Lock() {
